@@ -1,0 +1,53 @@
+# The front door: `make book` builds the site from a fresh clone, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.requirements-installed
+NODE_STAMP := node_modules/.package-lock-installed
+WIDGET_ASSETS := site_assets/widgets/.copied
+BUILD_DIR := _build
+HTML := $(BUILD_DIR)/html
+PORT ?= 8000
+
+.PHONY: all venv assets book test lint serve bench clean
+all: book
+
+venv: $(VENV_STAMP)
+$(VENV_STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+# The widget JavaScript the site serves itself: requirejs, the html-manager embed bundle,
+# anywidget's AMD module and our loader configuration.
+assets: $(WIDGET_ASSETS)
+$(WIDGET_ASSETS): $(VENV_STAMP) $(NODE_STAMP) losslab/assets.py losslab/static/widget-loader.js
+	$(PY) -m losslab.assets site_assets/widgets
+	touch $@
+
+book: $(VENV_STAMP) $(WIDGET_ASSETS)
+	$(PY) -m losslab.build $(BUILD_DIR)
+
+test: book
+	$(PY) -m pytest
+
+lint: $(VENV_STAMP)
+	$(PY) -m ruff check .
+
+serve: book
+	@echo "Serving $(HTML) on http://127.0.0.1:$(PORT)/"
+	$(PY) -m http.server --bind 127.0.0.1 --directory $(HTML) $(PORT)
+
+bench: book
+	$(PY) bench/site.py
+
+clean:
+	rm -rf $(BUILD_DIR) site_assets/widgets
+
+-include mk/*.mk
