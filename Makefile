@@ -18,6 +18,7 @@ $(VENV_STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -32,7 +33,7 @@ $(WIDGET_ASSETS): $(VENV_STAMP) $(NODE_STAMP) losslab/assets.py losslab/static/w
 	touch $@
 
 book: $(VENV_STAMP) $(WIDGET_ASSETS)
-	$(PY) -m losslab.build $(BUILD_DIR)
+	$(PY) -m losslab.build
 
 test: book
 	$(PY) -m pytest

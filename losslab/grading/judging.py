@@ -1,0 +1,95 @@
+"""Helpers for ``judge`` functions: turn packed student results into clear verdicts.
+
+Messages for visible cases say what was expected and what came. Messages for hidden cases
+describe the inputs (shapes, dtypes, options) but never quote a reference value.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .checks import CheckFailed
+
+
+def _short(value: torch.Tensor) -> str:
+    flat = value.detach().reshape(-1)
+    shown = ", ".join(f"{x:.6g}" for x in flat[:6].tolist())
+    more = ", ..." if flat.numel() > 6 else ""
+    if value.dim() == 0:
+        return shown
+    return f"tensor([{shown}{more}], shape={tuple(value.shape)})"
+
+
+def tensor_result(out: dict, what: str, *, device: str, dtype: torch.dtype) -> torch.Tensor:
+    """The student's tensor, after checking it is a plain tensor on ``device`` with ``dtype``."""
+    if "error" in out:
+        raise CheckFailed(f"{what}: {out['error']}")
+    if out.get("kind") != "tensor":
+        came = out.get("type") or out.get("kind")
+        raise CheckFailed(f"{what}: expected a torch.Tensor, got {came}")
+    if out["subclass"]:
+        raise CheckFailed(f"{what}: expected a plain torch.Tensor, got a subclass of it")
+    if out["device"] != device:
+        raise CheckFailed(
+            f"{what}: the result should stay on the input's device {device!r}, "
+            f"but it is on {out['device']!r}"
+        )
+    if out["dtype"] != str(dtype):
+        raise CheckFailed(
+            f"{what}: the result should keep the input's dtype {dtype}, but it is {out['dtype']}"
+        )
+    value = out["value"]
+    if not isinstance(value, torch.Tensor) or str(value.dtype) != str(dtype):
+        raise CheckFailed(f"{what}: the recorded result is not a tensor of dtype {dtype}")
+    return value
+
+
+def expect_close(
+    out: dict,
+    expected: torch.Tensor,
+    what: str,
+    *,
+    device: str,
+    hidden: bool,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> torch.Tensor:
+    """Check a packed result against a reference computed here, in the grader."""
+    actual = tensor_result(out, what, device=device, dtype=expected.dtype)
+    if tuple(actual.shape) != tuple(expected.shape):
+        raise CheckFailed(
+            f"{what}: expected a result of shape {tuple(expected.shape)}, "
+            f"got shape {tuple(actual.shape)}"
+        )
+    if not bool(torch.isfinite(actual).all()):
+        raise CheckFailed(f"{what}: the result contains inf or nan")
+    if rtol is None:
+        rtol = 1e-4 if expected.dtype in (torch.float32, torch.float16) else 1e-7
+    if atol is None:
+        atol = 1e-5 if expected.dtype in (torch.float32, torch.float16) else 1e-9
+    scale = atol + rtol * expected.abs()
+    if not bool(((actual - expected).abs() <= scale).all()):
+        if hidden:
+            raise CheckFailed(f"{what}: the result does not match the reference")
+        raise CheckFailed(f"{what}: expected {_short(expected)}, got {_short(actual)}")
+    return actual
+
+
+def python_result(out: dict, what: str) -> object:
+    """A plain Python value the student returned (str, int, float, bool, None)."""
+    if "error" in out:
+        raise CheckFailed(f"{what}: {out['error']}")
+    if out.get("kind") != "python":
+        came = out.get("type") or out.get("kind")
+        raise CheckFailed(f"{what}: expected a plain Python value, got {came}")
+    return out["value"]
+
+
+def expect_error(out: dict, what: str, error_name: str) -> str:
+    """The student's call should have raised ``error_name``; return the message it gave."""
+    text = out.get("error", "")
+    marker = f"raised {error_name}"
+    if marker not in text:
+        came = text or "no error"
+        raise CheckFailed(f"{what}: expected {error_name} to be raised, got {came}")
+    return text.split(marker, 1)[1].lstrip(": ")

@@ -1,0 +1,114 @@
+"""Call the student's functions and pack what they return into plain, loadable data.
+
+A :class:`Probe` runs next to the student's code: in the sandbox when grading, or in the
+student's own kernel when they run the notebook. It never judges; it only records.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+_Tensor = torch.Tensor
+_isinstance = isinstance
+_type = type
+
+
+class MissingFunction(Exception):
+    """The student's namespace lacks a function the check needs."""
+
+
+def _describe_exception(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    first = text[0][:300] if text else ""
+    name = _type(error).__name__
+    return f"{name}: {first}" if first else name
+
+
+class Probe:
+    """Calls into one student namespace on one device.
+
+    ``restore`` (optional) is called right after every student call; the sandbox passes a
+    function that puts back any torch, numpy or math attribute the student's code replaced.
+    """
+
+    def __init__(
+        self,
+        namespace: dict,
+        device: str,
+        restore: Callable[[], None] | None = None,
+    ) -> None:
+        self.namespace = namespace
+        self.device = device
+        self._restore = restore or (lambda: None)
+
+    def function(self, name: str) -> Callable:
+        value = self.namespace.get(name)
+        if not callable(value):
+            raise MissingFunction(f"the notebook defines no function named `{name}`")
+        return value
+
+    def tensor(self, value: _Tensor, requires_grad: bool = False) -> _Tensor:
+        """A fresh copy of an input on the probe's device (students may change inputs in place)."""
+        copy = value.detach().clone().to(self.device)
+        if requires_grad:
+            copy.requires_grad_(True)
+        return copy
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> dict:
+        """Run ``name(*args, **kwargs)``; return the packed result or the error it raised."""
+        try:
+            function = self.function(name)
+        except MissingFunction as error:
+            return {"error": str(error)}
+        try:
+            value = function(*args, **kwargs)
+        except BaseException as error:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
+            self._restore()
+            return {"error": f"`{name}` raised {_describe_exception(error)}"}
+        self._restore()
+        return self.pack(value)
+
+    def call_raw(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, dict | None]:
+        """Like :meth:`call` but also hand back the raw value (for backward passes)."""
+        try:
+            function = self.function(name)
+            value = function(*args, **kwargs)
+        except BaseException as error:  # noqa: BLE001
+            self._restore()
+            return None, {"error": f"`{name}` raised {_describe_exception(error)}"}
+        self._restore()
+        return value, None
+
+    def backward(self, value: Any, leaf: _Tensor) -> dict:
+        """The gradient of ``value.sum()`` with respect to ``leaf``, packed."""
+        if not _isinstance(value, _Tensor) or not value.requires_grad:
+            return {"error": "the result does not carry a gradient (is it built from the inputs?)"}
+        try:
+            value.sum().backward()
+        except BaseException as error:  # noqa: BLE001
+            self._restore()
+            return {"error": f"backward() raised {_describe_exception(error)}"}
+        self._restore()
+        if leaf.grad is None:
+            return {"error": "no gradient reached the input"}
+        return self.pack(leaf.grad)
+
+    def pack(self, value: Any) -> dict:
+        if _isinstance(value, _Tensor):
+            plain = _Tensor.detach(value)
+            return {
+                "kind": "tensor",
+                "subclass": _type(value) is not _Tensor,
+                "device": str(plain.device.type),
+                "dtype": str(plain.dtype),
+                "value": plain.to("cpu").clone().as_subclass(_Tensor),
+            }
+        if _type(value) in (bool, int, float, str) or value is None:
+            return {"kind": "python", "type": _type(value).__name__, "value": value}
+        if _type(value) in (tuple, list):
+            return {"kind": "sequence", "items": [self.pack(item) for item in value]}
+        if _type(value) is dict:
+            return {"kind": "mapping", "items": {str(k): self.pack(v) for k, v in value.items()}}
+        return {"kind": "other", "type": _type(value).__name__}

@@ -1,0 +1,39 @@
+"""What the test cells of the assignments import when they run in a notebook kernel.
+
+``hidden_check`` runs a registered check right there, in the kernel, so that instructors and
+``nbgrader validate`` see the same verdicts the grader gives. During autograding (the grader
+sets ``LOSSLAB_AUTOGRADE=1``) it does nothing: the grade is decided outside the student's
+kernel, by :mod:`losslab.grading.isolate`, because code in that kernel can be subverted.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .checks import get_check
+
+AUTOGRADE_ENV = "LOSSLAB_AUTOGRADE"
+
+
+def pick_device() -> str:
+    """``"cuda"`` when a GPU is available, else ``"cpu"``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def hidden_check(assignment: str, name: str, namespace: dict, seed: int = 0) -> None:
+    """Run the check ``assignment.name`` against the functions in ``namespace``."""
+    if os.environ.get(AUTOGRADE_ENV) == "1":
+        return
+    import torch
+
+    from .probing import Probe
+
+    check = get_check(assignment, name)
+    inputs = check.make_inputs(torch.Generator().manual_seed(seed))
+    device = pick_device()
+    outputs = check.probe(Probe(namespace, device), inputs)
+    outputs["__device__"] = device
+    outputs["__forbidden__"] = []
+    check.judge(inputs, outputs)

@@ -1,0 +1,383 @@
+"""Live widgets: ipywidgets controls linked in the browser to an anywidget SVG plot.
+
+Curves are computed in Python when a figure is made, for every combination of the
+control values, and shipped to the browser compactly (see ``losslab.encoding``). The
+controls are tied to the plot with ``jslink``, so moving one redraws the plot with no
+kernel behind it: in JupyterLab and on the static site alike. The figure's output also
+carries a matplotlib PNG of its first state for viewers without widget support.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anywidget
+import ipywidgets as ipw
+import numpy as np
+import torch
+import traitlets
+
+from . import encoding, losses, plots
+
+STATIC = Path(__file__).parent / "static"
+MAX_CONTROLS = 4
+# Keeps one figure's embedded data within reason on a page (about 1.3 MB of base64).
+MAX_CODES = 500_000
+
+
+# --- description of a figure ----------------------------------------------------------------
+
+@dataclass
+class Control:
+    """One control: a named grid of values the reader moves through."""
+
+    name: str
+    values: list
+    label: str
+    kind: str = "slider"  # "slider", "dropdown" or "toggle"
+    labels: list[str] = field(default_factory=list)
+    index: int = 0
+
+    def __post_init__(self):
+        if not self.values:
+            raise ValueError(f"control {self.name!r} needs at least one value; got none")
+        if self.kind not in {"slider", "dropdown", "toggle"}:
+            raise ValueError(
+                f"control kind must be 'slider', 'dropdown' or 'toggle'; got {self.kind!r}"
+            )
+        if not self.labels:
+            self.labels = [_fmt(v) for v in self.values]
+        if len(self.labels) != len(self.values):
+            raise ValueError(
+                f"control {self.name!r} has {len(self.values)} values but "
+                f"{len(self.labels)} labels"
+            )
+        if not 0 <= self.index < len(self.values):
+            raise ValueError(
+                f"control {self.name!r} starts at index {self.index}, outside "
+                f"0..{len(self.values) - 1}"
+            )
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "on" if v else "off"
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.4g}"
+    return str(v)
+
+
+def slider(name: str, values: Sequence, label: str | None = None, value=None,
+           labels: Sequence[str] | None = None) -> Control:
+    """A slider over ``values`` (kept in the given order), starting at ``value``."""
+    values = list(values)
+    index = _index_of(values, value) if value is not None else 0
+    return Control(name, values, label or name, "slider", list(labels or []), index)
+
+
+def dropdown(name: str, options: Mapping[str, object] | Sequence, label: str | None = None,
+             value=None) -> Control:
+    """A dropdown; ``options`` maps shown labels to values, or lists values."""
+    if isinstance(options, Mapping):
+        labels, values = list(options), list(options.values())
+    else:
+        values = list(options)
+        labels = [_fmt(v) for v in values]
+    index = _index_of(values, value) if value is not None else 0
+    return Control(name, values, label or name, "dropdown", labels, index)
+
+
+def toggle(name: str, label: str | None = None, value: bool = False) -> Control:
+    """A checkbox switching between ``False`` and ``True``."""
+    return Control(name, [False, True], label or name, "toggle", ["off", "on"], int(bool(value)))
+
+
+def _index_of(values: list, value) -> int:
+    for i, v in enumerate(values):
+        if v == value or (isinstance(v, float) and np.isclose(v, value)):
+            return i
+    raise ValueError(f"start value {value!r} is not one of the control's values {values!r}")
+
+
+@dataclass
+class Series:
+    """One drawn series.
+
+    ``y`` (and ``x`` when it is callable) is called with the values of the controls named
+    in ``depends`` as keyword arguments and returns a 1-D array; a fixed ``x`` is an array.
+    """
+
+    label: str
+    x: np.ndarray | Callable[..., np.ndarray]
+    y: Callable[..., np.ndarray] | np.ndarray
+    depends: tuple[str, ...] = ()
+    kind: str = "line"  # "line" or "points"
+    style: str = "solid"  # "solid", "dashed" or "dotted"
+    color: int = 0
+
+
+@dataclass
+class Panel:
+    """One plot area: a title, axis labels, its series, and optional fixed limits."""
+
+    title: str
+    xlabel: str
+    ylabel: str
+    series: list[Series]
+    xlim: tuple[float, float] | None = None
+    ylim: tuple[float, float] | None = None
+
+
+# --- the widget -----------------------------------------------------------------------------
+
+class LossPlot(anywidget.AnyWidget):
+    """The SVG plot. ``spec`` describes panels, series and data blocks; ``c0``..``c3`` hold
+    the index of each control's value (linked to the controls in the browser)."""
+
+    _esm = STATIC / "lossplot.js"
+    _css = STATIC / "lossplot.css"
+    spec = traitlets.Dict().tag(sync=True)
+    data = traitlets.Unicode("").tag(sync=True)
+    c0 = traitlets.Any(0).tag(sync=True)
+    c1 = traitlets.Any(0).tag(sync=True)
+    c2 = traitlets.Any(0).tag(sync=True)
+    c3 = traitlets.Any(0).tag(sync=True)
+
+
+class Figure(ipw.VBox):
+    """Controls above a :class:`LossPlot`; its output also carries a PNG snapshot."""
+
+    def __init__(self, plot: LossPlot, controls: list[ipw.Widget], snapshot: Callable[[], bytes],
+                 curves: dict, **kwargs):
+        box = ipw.HBox(controls, layout=ipw.Layout(flex_flow="row wrap", gap="0.25rem 1rem"))
+        super().__init__([box, plot] if controls else [plot], **kwargs)
+        self.add_class("losslab-figure")
+        self.plot = plot
+        self.controls = controls
+        self._snapshot = snapshot
+        #: The computed values: ``curves[panel_title][series_label]`` is ``(x, y)`` with one
+        #: leading axis per control the series depends on.
+        self.curves = curves
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs) or {}
+        bundle = dict(bundle)
+        bundle["image/png"] = base64.b64encode(self._snapshot()).decode("ascii")
+        return bundle
+
+
+def figure(panels: Sequence[Panel], controls: Sequence[Control] = (), title: str = "") -> Figure:
+    """Compute every series over the control grid and return a live :class:`Figure`."""
+    controls = list(controls)
+    if len(controls) > MAX_CONTROLS:
+        raise ValueError(
+            f"a figure takes at most {MAX_CONTROLS} controls; got {len(controls)}"
+        )
+    names = [c.name for c in controls]
+    if len(set(names)) != len(names):
+        raise ValueError(f"control names must be unique; got {names}")
+    by_name = {c.name: i for i, c in enumerate(controls)}
+
+    blocks: list[dict] = []
+    arrays: list[np.ndarray] = []
+    offset = 0
+
+    def add_block(values: np.ndarray) -> int:
+        nonlocal offset
+        enc = encoding.encode(values)
+        blocks.append({"offset": offset, "lo": enc.lo, "hi": enc.hi})
+        arrays.append(enc.codes)
+        offset += enc.codes.size
+        return len(blocks) - 1
+
+    spec_panels = []
+    curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for panel in panels:
+        spec_series = []
+        curves[panel.title] = {}
+        finite_x, finite_y = [], []
+        for s in panel.series:
+            unknown = [d for d in s.depends if d not in by_name]
+            if unknown:
+                raise ValueError(
+                    f"series {s.label!r} depends on {unknown}, which are not controls "
+                    f"of this figure (controls: {names})"
+                )
+            dims = [by_name[d] for d in s.depends]
+            grids = [controls[d].values for d in dims]
+            xs, ys = [], []
+            for combo in itertools.product(*grids) if grids else [()]:
+                params = dict(zip(s.depends, combo))
+                y = np.asarray(s.y(**params) if callable(s.y) else s.y, dtype=np.float64)
+                x = np.asarray(s.x(**params) if callable(s.x) else s.x, dtype=np.float64)
+                if y.ndim != 1 or x.shape != y.shape:
+                    raise ValueError(
+                        f"series {s.label!r} must give 1-D x and y of equal length; "
+                        f"got x {x.shape} and y {y.shape} for {params}"
+                    )
+                xs.append(x)
+                ys.append(y)
+            n = ys[0].size
+            if any(y.size != n for y in ys):
+                raise ValueError(f"series {s.label!r} changes length across control values")
+            shape = tuple(len(g) for g in grids)
+            y_all = np.stack(ys).reshape(*shape, n)
+            x_all = np.stack(xs).reshape(*shape, n)
+            curves[panel.title][s.label] = (x_all, y_all)
+            x_ref = _x_ref(s, x_all, add_block)
+            y_ref = {"block": add_block(y_all), "perFrame": True}
+            spec_series.append({
+                "label": s.label, "kind": s.kind, "style": s.style, "color": s.color,
+                "dims": dims, "n": n, "x": x_ref, "y": y_ref,
+            })
+            finite_x.append(x_all[np.isfinite(x_all)])
+            finite_y.append(y_all[np.isfinite(y_all)])
+        spec_panels.append({
+            "title": panel.title, "xlabel": panel.xlabel, "ylabel": panel.ylabel,
+            "xlim": list(panel.xlim or _limits(finite_x, pad=0.0)),
+            "ylim": list(panel.ylim or _limits(finite_y, pad=0.05)),
+            "series": spec_series,
+        })
+    if offset > MAX_CODES:
+        raise ValueError(
+            f"this figure would embed {offset} values (limit {MAX_CODES}); use coarser "
+            "control grids or fewer points per curve"
+        )
+    spec = {
+        "title": title,
+        "controls": [
+            {"name": c.name, "label": c.label, "n": len(c.values), "labels": c.labels}
+            for c in controls
+        ],
+        "panels": spec_panels,
+        "blocks": blocks,
+    }
+    plot = LossPlot(spec=spec, data=encoding.pack(arrays))
+    for i, c in enumerate(controls):
+        setattr(plot, f"c{i}", bool(c.index) if c.kind == "toggle" else c.index)
+    widgets_ = [_control_widget(c, plot, i) for i, c in enumerate(controls)]
+
+    def snapshot() -> bytes:
+        idx = [c.index for c in controls]
+        return _snapshot_png(spec_panels, panels, curves, idx, by_name)
+
+    return Figure(plot, widgets_, snapshot, curves)
+
+
+def _x_ref(s: Series, x_all: np.ndarray, add_block) -> dict:
+    if not callable(s.x):
+        x = x_all.reshape(-1, x_all.shape[-1])[0]
+        n = x.size
+        if n > 1 and np.allclose(x, np.linspace(x[0], x[-1], n), rtol=0, atol=1e-12 * max(
+                1.0, float(np.abs(x).max()))):
+            return {"linspace": [float(x[0]), float(x[-1]), n]}
+        return {"block": add_block(x), "perFrame": False}
+    return {"block": add_block(x_all), "perFrame": True}
+
+
+def _limits(chunks: list[np.ndarray], pad: float) -> tuple[float, float]:
+    vals = np.concatenate([c.ravel() for c in chunks]) if chunks else np.zeros(0)
+    if vals.size == 0:
+        return (0.0, 1.0)
+    lo, hi = float(vals.min()), float(vals.max())
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    span = hi - lo
+    return (lo - pad * span, hi + pad * span)
+
+
+def _control_widget(c: Control, plot: LossPlot, i: int) -> ipw.Widget:
+    style = {"description_width": "initial"}
+    if c.kind == "toggle":
+        w = ipw.Checkbox(value=bool(c.index), description=c.label, indent=False, style=style)
+        ipw.jslink((w, "value"), (plot, f"c{i}"))
+        return w
+    options = list(zip(c.labels, range(len(c.values))))
+    if c.kind == "dropdown":
+        w = ipw.Dropdown(options=options, index=c.index, description=c.label, style=style)
+    else:
+        w = ipw.SelectionSlider(options=options, index=c.index, description=c.label,
+                                continuous_update=True, style=style,
+                                layout=ipw.Layout(width="min(100%, 22rem)"))
+    ipw.jslink((w, "index"), (plot, f"c{i}"))
+    return w
+
+
+def _snapshot_png(spec_panels, panels, curves, idx, by_name) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.0), dpi=80, squeeze=False)
+    try:
+        for ax, panel, sp in zip(axes[0], panels, spec_panels):
+            drawn = []
+            for s in panel.series:
+                x_all, y_all = curves[panel.title][s.label]
+                sel = tuple(idx[by_name[d]] for d in s.depends)
+                drawn.append(plots.Curve(s.label, x_all[sel], y_all[sel], s.kind, s.style, s.color))
+            plots.draw_curves(ax, drawn, title=panel.title, xlabel=panel.xlabel,
+                              ylabel=panel.ylabel, xlim=tuple(sp["xlim"]), ylim=tuple(sp["ylim"]))
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
+
+
+# --- loss explorers -------------------------------------------------------------------------
+
+def loss_explorer(
+    loss_fns: Mapping[str, losses.LossFn],
+    controls: Sequence[Control] = (),
+    x: torch.Tensor | None = None,
+    target: float = 0.0,
+    xlabel: str = "error e = input − target",
+    loss_ylim: tuple[float, float] | None = None,
+    grad_ylim: tuple[float, float] | None = None,
+    title: str = "",
+) -> Figure:
+    """Loss and autograd-gradient curves of elementwise losses, live over ``controls``.
+
+    ``loss_fns`` maps a label to ``fn(input, target, **params) -> Tensor`` returning one
+    loss per element (``reduction="none"``); a function receives the controls whose names
+    appear in its signature. ``x`` is the 1-D float tensor of errors plotted (input =
+    target + x); by default 241 points from -3 to 3. Bring your own function to see its
+    curve and gradient at once.
+    """
+    if not loss_fns:
+        raise ValueError("loss_explorer needs at least one loss function; got none")
+    x = torch.linspace(-3.0, 3.0, 241, dtype=torch.float64) if x is None else x
+    if not isinstance(x, torch.Tensor) or x.dim() != 1 or not x.is_floating_point():
+        raise ValueError(f"x must be a 1-D float tensor; got {x!r:.80}")
+    names = [c.name for c in controls]
+    loss_series, grad_series = [], []
+    for color, (label, fn) in enumerate(loss_fns.items()):
+        accepted = losses.accepted_params(fn)
+        depends = tuple(n for n in names if n in accepted or "*" in accepted)
+        cache: dict = {}
+
+        def pair(fn=fn, cache=cache, **params):
+            key = tuple(sorted(params.items()))
+            if key not in cache:
+                cache[key] = losses.loss_and_grad(fn, x + target, float(target), **params)
+            return cache[key]
+
+        xs = (x).double().numpy()
+        loss_series.append(Series(label, xs, lambda pair=pair, **p: pair(**p)[0], depends,
+                                  color=color % 6))
+        grad_series.append(Series(label, xs, lambda pair=pair, **p: pair(**p)[1], depends,
+                                  color=color % 6))
+    panels = [
+        Panel("loss", xlabel, "loss", loss_series, ylim=loss_ylim),
+        Panel("gradient (autograd)", xlabel, "d loss / d input", grad_series, ylim=grad_ylim),
+    ]
+    return figure(panels, controls, title=title)
