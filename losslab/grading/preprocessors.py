@@ -1,0 +1,243 @@
+"""nbgrader preprocessors that make autograding fair and feedback safe.
+
+- :class:`RobustExecute` runs the student's notebook in a resource-limited kernel, skips the
+  graded test cells (they are decided elsewhere), stops at the first cell that does not finish,
+  and survives a kernel that dies.
+- :class:`RestoreLockedCells` puts back read-only cells a student deleted.
+- :class:`IsolatedChecks` decides every graded test cell outside the kernel
+  (:func:`losslab.grading.isolate.judge_notebook`) and writes the verdict as the cell's output.
+- :class:`SanitizeFeedback` keeps hidden tests and tracebacks of test cells out of feedback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import DeadKernelError
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Bool, Float, Integer, Unicode
+
+from .checks import ASSIGNMENTS
+from .isolate import Limits, judge_notebook
+
+CHECK_CALL = re.compile(r"""hidden_check\(\s*["'](\w+)["']\s*,\s*["'](\w+)["']""")
+HIDDEN_REGION = re.compile(r"[^\n]*BEGIN HIDDEN TESTS.*?END HIDDEN TESTS[^\n]*\n?", re.DOTALL)
+VERDICT_ENAME = "TestFailed"
+
+
+def is_test_cell(cell: NotebookNode) -> bool:
+    """An autograder test cell: graded code that the student does not write."""
+    return (
+        cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+    )
+
+
+def checks_named(source: str) -> list[str]:
+    return [f"{assignment}.{name}" for assignment, name in CHECK_CALL.findall(source)]
+
+
+class LimitedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernels run under memory and CPU-time limits."""
+
+    memory_mb = Integer(4096, help="Limit on the kernel's heap (RLIMIT_DATA), in MiB.").tag(
+        config=True
+    )
+    cpu_seconds = Integer(900, help="Limit on the kernel's CPU time, in seconds.").tag(
+        config=True
+    )
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        memory = self.memory_mb * 1024 * 1024
+        cpu = self.cpu_seconds
+
+        def limits() -> None:
+            resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+        kw["preexec_fn"] = limits
+        env = dict(kw.get("env") or os.environ)
+        env["LOSSLAB_AUTOGRADE"] = "1"
+        env["MPLBACKEND"] = "Agg"
+        kw["env"] = env
+        return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+
+class RobustExecute(Execute):
+    """Execute that never lets one submission stop the grading run."""
+
+    skip_test_cells = Bool(
+        True, help="Do not run graded test cells in the kernel (IsolatedChecks decides them)."
+    ).tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
+        super().__init__(*args, **kwargs)
+        self._stopped: str | None = None
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._stopped = None
+        try:
+            return super().preprocess(nb, resources, km=km)
+        except DeadKernelError:
+            self._note_stop(nb, "The Python kernel died (the code may have called os._exit or "
+                                "used too much memory); later cells were not run.")
+        except Exception as error:  # noqa: BLE001 - grading goes on whatever the notebook does
+            self._note_stop(nb, f"Running the notebook stopped: {type(error).__name__}; "
+                                "later cells were not run.")
+        return nb, resources
+
+    def _note_stop(self, nb, text: str) -> None:
+        self.log.warning(text)
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell.get("execution_count") is None:
+                if not is_test_cell(cell):
+                    cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=text)]
+                    break
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        if self.skip_test_cells and is_test_cell(cell):
+            return cell, resources
+        if self._stopped:
+            cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=self._stopped)]
+            return cell, resources
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error" and output.get("ename") == "CellTimeoutError":
+                # A kernel that ignores the interrupt would make every later cell wait too.
+                self._stopped = (f"Not run: an earlier cell did not finish within "
+                                 f"{self.timeout} seconds.")
+        return cell, resources
+
+
+class RestoreLockedCells(NbGraderPreprocessor):
+    """Put back read-only (locked) cells a student deleted, at their place in the source."""
+
+    def preprocess(self, nb, resources):
+        gradebook = Gradebook(resources["nbgrader"]["db_url"])
+        with gradebook:
+            source_nb = gradebook.find_notebook(
+                resources["nbgrader"]["notebook"], resources["nbgrader"]["assignment"]
+            )
+            present = {
+                cell.metadata["nbgrader"]["grade_id"]
+                for cell in nb.cells
+                if "nbgrader" in cell.metadata and "grade_id" in cell.metadata["nbgrader"]
+            }
+            graded = {cell.name for cell in source_nb.grade_cells}
+            previous = None
+            for source_cell in source_nb.source_cells:
+                name = source_cell.name
+                if name not in present and source_cell.locked and name not in graded:
+                    cell = self._make_cell(source_cell)
+                    index = self._index_after(nb, previous)
+                    nb.cells.insert(index, cell)
+                    self.log.warning("Put back the deleted read-only cell %s", name)
+                previous = name
+        return nb, resources
+
+    @staticmethod
+    def _index_after(nb, grade_id: str | None) -> int:
+        if grade_id is None:
+            return 0
+        for index, cell in enumerate(nb.cells):
+            if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+                return index + 1
+        return len(nb.cells)
+
+    @staticmethod
+    def _make_cell(source_cell) -> NotebookNode:
+        metadata = {
+            "deletable": False,
+            "editable": False,
+            "nbgrader": {
+                "grade": False, "solution": False, "locked": True, "task": False,
+                "grade_id": source_cell.name, "schema_version": 3,
+                "checksum": source_cell.checksum,
+            },
+        }
+        cell = NotebookNode(cell_type=source_cell.cell_type, metadata=metadata,
+                            source=source_cell.source)
+        if source_cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        return cell
+
+
+class IsolatedChecks(NbGraderPreprocessor):
+    """Decide each graded test cell outside the kernel and write the verdict as its output."""
+
+    memory_mb = Integer(3072, help="Sandbox heap limit (RLIMIT_DATA), in MiB.").tag(config=True)
+    step_seconds = Float(20.0, help="Seconds one notebook cell or one check may take.").tag(
+        config=True
+    )
+    device = Unicode("", help="Device for the checks; empty: cuda when available.").tag(
+        config=True
+    )
+
+    def preprocess(self, nb, resources):
+        assignment = resources["nbgrader"]["assignment"]
+        if assignment not in ASSIGNMENTS:
+            self.log.warning("No isolated checks for assignment %s", assignment)
+            return nb, resources
+        cells, tests = [], []
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            if is_test_cell(cell):
+                entry = {
+                    "kind": "check",
+                    "grade_id": cell.metadata["nbgrader"]["grade_id"],
+                    "checks": checks_named(cell.source),
+                }
+                cells.append(entry)
+                tests.append((cell, entry))
+            else:
+                cells.append({"kind": "code", "source": cell.source})
+        limits = Limits(memory_mb=self.memory_mb, step_seconds=self.step_seconds)
+        verdicts = judge_notebook(
+            assignment,
+            [entry for entry in cells if entry["kind"] == "code" or entry["checks"]],
+            limits=limits,
+            device=self.device or None,
+        )
+        for cell, entry in tests:
+            verdict = verdicts.get(entry["grade_id"])
+            if verdict is None:
+                messages = ["This test cell names no check, so it cannot be graded."]
+            else:
+                messages = verdict.messages
+            cell.outputs = [self._failure(messages)] if messages else []
+        return nb, resources
+
+    @staticmethod
+    def _failure(messages: list[str]) -> NotebookNode:
+        text = "\n".join(messages)
+        return NotebookNode(
+            output_type="error",
+            ename=VERDICT_ENAME,
+            evalue=text,
+            traceback=[f"\x1b[0;31m{VERDICT_ENAME}\x1b[0m: {line}" for line in messages],
+        )
+
+
+class SanitizeFeedback(NbGraderPreprocessor):
+    """Remove hidden test regions from every cell and keep only verdicts in test cells."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if "BEGIN HIDDEN TESTS" in cell.source:
+            cell.source = HIDDEN_REGION.sub("", cell.source).rstrip("\n")
+        if is_test_cell(cell):
+            cell.outputs = [
+                output for output in cell.get("outputs", [])
+                if output.get("output_type") == "error" and output.get("ename") == VERDICT_ENAME
+            ]
+        return cell, resources

@@ -1,0 +1,21 @@
+"""nbgrader settings for the course (run nbgrader from the repository root).
+
+The settings live in ``losslab/grading/config.py`` so that the parallel grader
+(``make grade``) uses exactly the same ones.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+# Kernels started by nbgrader (validate, autograde) import losslab.grading from here.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    part for part in (str(ROOT), os.environ.get("PYTHONPATH", "")) if part
+)
+
+from losslab.grading.config import configure  # noqa: E402
+
+configure(get_config())  # noqa: F821 - provided by nbgrader when it loads this file
