@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.requirements-installed
 NODE_STAMP := node_modules/.package-lock-installed
-WIDGET_ASSETS := site_assets/widgets/.copied
+WIDGET_ASSETS := site_assets/.copied
 BUILD_DIR := _build
 HTML := $(BUILD_DIR)/html
 PORT ?= 8000
@@ -25,11 +25,11 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
-# The widget JavaScript the site serves itself: requirejs, the html-manager embed bundle,
+# The JavaScript the site serves itself: MathJax, requirejs, the html-manager embed bundle,
 # anywidget's AMD module and our loader configuration.
 assets: $(WIDGET_ASSETS)
 $(WIDGET_ASSETS): $(VENV_STAMP) $(NODE_STAMP) losslab/assets.py losslab/static/widget-loader.js
-	$(PY) -m losslab.assets site_assets/widgets
+	$(PY) -m losslab.assets site_assets
 	touch $@
 
 book: $(VENV_STAMP) $(WIDGET_ASSETS)
@@ -49,6 +49,6 @@ bench: book
 	$(PY) bench/site.py
 
 clean:
-	rm -rf $(BUILD_DIR) site_assets/widgets
+	rm -rf $(BUILD_DIR) site_assets/widgets site_assets/mathjax site_assets/.copied
 
 -include mk/*.mk

@@ -1,6 +1,7 @@
-"""Copy the widget JavaScript the static site serves itself into a folder.
+"""Copy the JavaScript the static site serves itself into a folder.
 
-Run as ``python -m losslab.assets DEST``. DEST receives:
+Run as ``python -m losslab.assets DEST``. ``DEST/mathjax`` receives MathJax 3 (npm
+``mathjax``) for the formulas; ``DEST/widgets`` receives:
 
 - ``require.js`` (npm ``requirejs``), the module loader the widget embedder needs;
 - ``embed-amd.js`` and its fonts (npm ``@jupyter-widgets/html-manager``), which renders
@@ -18,6 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 HTML_MANAGER = ROOT / "node_modules" / "@jupyter-widgets" / "html-manager" / "dist"
 REQUIREJS = ROOT / "node_modules" / "requirejs" / "require.js"
+MATHJAX = ROOT / "node_modules" / "mathjax" / "es5"
+# The TeX-to-HTML bundle and the parts it loads on demand (fonts, menu, accessibility).
+MATHJAX_PARTS = ["tex-chtml.js", "input", "output", "ui", "a11y", "adaptors", "sre"]
 FONT_SUFFIXES = {".woff", ".woff2", ".ttf", ".eot", ".svg"}
 
 
@@ -31,8 +35,30 @@ def anywidget_module() -> Path:
     return path
 
 
-def copy_assets(dest: Path) -> list[Path]:
-    """Copy every asset into ``dest`` (created if needed); return the paths written."""
+def copy_assets(root: Path) -> list[Path]:
+    """Copy every asset into ``root/widgets`` and ``root/mathjax``; return the files written."""
+    return copy_widget_assets(root / "widgets") + copy_mathjax(root / "mathjax")
+
+
+def copy_mathjax(dest: Path) -> list[Path]:
+    """Copy the parts of MathJax the pages use into ``dest``; return the files written."""
+    if not (MATHJAX / "tex-chtml.js").is_file():
+        raise FileNotFoundError(
+            f"MathJax is not installed: expected {MATHJAX / 'tex-chtml.js'}; run `npm ci`"
+        )
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    for part in MATHJAX_PARTS:
+        src = MATHJAX / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part)
+        else:
+            shutil.copyfile(src, dest / part)
+    return [p for p in dest.rglob("*") if p.is_file()]
+
+
+def copy_widget_assets(dest: Path) -> list[Path]:
+    """Copy the widget modules into ``dest`` (created if needed); return the paths written."""
     missing = [p for p in (HTML_MANAGER / "embed-amd.js", REQUIREJS) if not p.is_file()]
     if missing:
         raise FileNotFoundError(
@@ -61,7 +87,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m losslab.assets DEST", file=sys.stderr)
         return 2
     written = copy_assets(Path(argv[0]))
-    print(f"copied {len(written)} widget assets into {argv[0]}")
+    print(f"copied {len(written)} site assets into {argv[0]}")
     return 0
 
 

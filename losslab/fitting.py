@@ -52,7 +52,8 @@ def fit_lines(
     x2, y2 = (x[None], y[None]) if single else (x, y)
     if x2.shape != y2.shape or x2.dim() != 2:
         raise ValueError(
-            f"x and y must both have shape (S, n) or (n,); got {tuple(x.shape)} and {tuple(y.shape)}"
+            "x and y must both have shape (S, n) or (n,); "
+            f"got {tuple(x.shape)} and {tuple(y.shape)}"
         )
     # Start from the least-squares line: the robust fits then only have to move away from it.
     params = least_squares(x2, y2).clone().requires_grad_(True)

@@ -29,6 +29,7 @@ def loss_curves() -> widgets.Figure:
         ],
         loss_ylim=(-0.2, 4.5),
         grad_ylim=(-3.2, 3.2),
+        title="Regression losses and their gradients",
     )
 
 
@@ -66,14 +67,16 @@ def outlier_widget(fits: dict[str, np.ndarray] | None = None) -> widgets.Figure:
     ends = np.array([x.min(), x.max()])
 
     def line(name):
-        return lambda n_outliers, shift: (
-            fits[name][ki[n_outliers], si[shift], 0] * ends + fits[name][ki[n_outliers], si[shift], 1]
-        )
+        def ends_of_line(n_outliers, shift):
+            w, b = fits[name][ki[n_outliers], si[shift]]
+            return w * ends + b
+        return ends_of_line
 
     scatter = widgets.Panel(
         "data and fitted lines", "x", "y",
         [
-            widgets.Series("data", x, lambda n_outliers, shift: fits["y"][ki[n_outliers], si[shift]],
+            widgets.Series("data", x,
+                           lambda n_outliers, shift: fits["y"][ki[n_outliers], si[shift]],
                            ("n_outliers", "shift"), kind="points", color=5),
             widgets.Series("true line y = 2x + 1", ends, 2 * ends + 1, style="dotted", color=5),
             widgets.Series("MSE fit", ends, line("MSE"), ("n_outliers", "shift"), color=0),

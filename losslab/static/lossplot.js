@@ -182,6 +182,7 @@ function render({ model, el: root }) {
   function draw() {
     const idx = indices();
     wrap.dataset.frame = idx.join(",");
+    wrap.dataset.values = JSON.stringify(Object.fromEntries(controls.map((c, i) => [c.label, c.labels[idx[i]]])));
     for (const { series, sx, sy } of panels) {
       for (const { s, node } of series) {
         const frame = frameOf(s, idx);

@@ -1,0 +1,79 @@
+"""What each widget on the site must draw, computed here with torch for a given setting.
+
+Each entry maps a widget's title (its ``aria-label``) to a function that takes the
+current control values (``{control label: shown value}``) and returns
+``{(panel title, series label): (x, y)}`` as numpy arrays. A widget on the site with no
+entry here fails the browser test, so every new widget brings its expectations.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from losslab import fitting, regression
+
+
+def _curve(fn, x, **kw):
+    inp = x.clone().requires_grad_(True)
+    out = fn(inp, torch.zeros_like(inp), reduction="none", **kw)
+    (grad,) = torch.autograd.grad(out.sum(), inp)
+    return out.detach().numpy(), grad.numpy()
+
+
+def regression_losses(values: dict[str, str]) -> dict:
+    delta = float(values["Huber δ"])
+    beta = float(values["SmoothL1 β"])
+    x = torch.linspace(-3.0, 3.0, 241, dtype=torch.float64)
+    curves = {
+        "MSE": _curve(F.mse_loss, x),
+        "L1": _curve(F.l1_loss, x),
+        "Huber(δ)": _curve(F.huber_loss, x, delta=delta),
+        "SmoothL1(β)": _curve(F.smooth_l1_loss, x, beta=beta),
+    }
+    xs = x.numpy()
+    out = {}
+    for label, (loss, grad) in curves.items():
+        out[("loss", label)] = (xs, loss)
+        out[("gradient (autograd)", label)] = (xs, grad)
+    return out
+
+
+@functools.cache
+def _outlier_fits():
+    return regression.outlier_fits()
+
+
+def outlier_refit(values: dict[str, str]) -> dict:
+    k = int(values["outliers"])
+    shift = float(values["outlier shift"])
+    x, y = fitting.line_data(n=30, n_outliers=k, outlier_shift=shift, seed=0)
+    fits = _outlier_fits()
+    ki = regression.OUTLIER_COUNTS.index(k)
+    si = regression.OUTLIER_SHIFTS.index(shift)
+    ends = np.array([float(x.min()), float(x.max())])
+    mse_line = fitting.least_squares(x[None], y[None])[0].numpy()
+    out = {
+        ("data and fitted lines", "data"): (x.numpy(), y.numpy()),
+        ("data and fitted lines", "true line y = 2x + 1"): (ends, 2 * ends + 1),
+        ("data and fitted lines", "MSE fit"): (ends, mse_line[0] * ends + mse_line[1]),
+        ("data and fitted lines", "L1 fit"): (ends, fits["L1"][ki, si, 0] * ends
+                                             + fits["L1"][ki, si, 1]),
+        ("data and fitted lines", f"Huber fit (δ={regression.HUBER_DELTA:g})"): (
+            ends, fits["Huber"][ki, si, 0] * ends + fits["Huber"][ki, si, 1]),
+        ("fitted slope against outlier shift", "current shift"): (
+            np.array([shift, shift]), np.array([0.0, 8.0])),
+    }
+    shifts = np.array(regression.OUTLIER_SHIFTS)
+    for name in ("MSE", "L1", "Huber"):
+        out[("fitted slope against outlier shift", name)] = (shifts, fits[name][ki, :, 0])
+    return out
+
+
+EXPECTED = {
+    "Regression losses and their gradients": regression_losses,
+    "Refitting a line under each loss as outliers grow": outlier_refit,
+}

@@ -1,0 +1,198 @@
+"""The built site in a real browser: headless Debian Chromium driven by Playwright.
+
+The site is served on 127.0.0.1 under a sub-path, as a project site is. Every page
+must load with no console error and no request to any other host; every control of
+every widget, moved with the keyboard, must redraw the curves to the values torch
+computes for the new setting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from browser import PageLog, browser, open_page, serve
+from expected_curves import EXPECTED
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "_build" / "html"
+PIXEL_TOLERANCE = 0.75
+
+
+def toc_files() -> list[str]:
+    """Every document the table of contents lists, root first (paths without suffix)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    return files
+
+
+def site_pages() -> list[str]:
+    """The pages a reader can reach: one per toc entry, plus the index and search pages."""
+    return [f"{f}.html" for f in toc_files()] + ["index.html", "search.html", "genindex.html"]
+
+
+@pytest.fixture(scope="module")
+def site():
+    assert (HTML / "index.html").is_file(), "the site is not built; run `make book` first"
+    with serve(HTML) as base, browser() as context:
+        yield base, context
+
+
+def load(site, page_name: str):
+    assert (HTML / page_name).is_file(), f"{page_name} is missing from the built site"
+    base, context = site
+    log = PageLog()
+    page = open_page(context, base + page_name, log)
+    views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+    if views:
+        page.wait_for_function(
+            "n => document.querySelectorAll('.losslab-plot').length >= n", arg=views,
+            timeout=20_000,
+        )
+    page.wait_for_timeout(300)
+    return page, log, views
+
+
+@pytest.mark.parametrize("page_name", site_pages())
+def test_page_loads_with_no_console_error_and_no_outside_request(site, page_name):
+    page, log, views = load(site, page_name)
+    try:
+        assert log.page_errors == [], f"{page_name}: uncaught errors {log.page_errors}"
+        assert log.console_errors == [], f"{page_name}: console errors {log.console_errors}"
+        assert log.outside_requests == [], (
+            f"{page_name}: requests left the site: {log.outside_requests}"
+        )
+        assert log.failed_requests == [], f"{page_name}: failed requests {log.failed_requests}"
+        assert page.locator(".losslab-plot").count() == views, (
+            f"{page_name}: {views} widget views in the page, "
+            f"{page.locator('.losslab-plot').count()} rendered"
+        )
+    finally:
+        page.close()
+
+
+def _widget_pages() -> list[str]:
+    """Pages whose source makes a widget (a chapter that calls losslab's figures)."""
+    pages = []
+    for f in toc_files():
+        src = ROOT / f"{f}.md"
+        if src.is_file() and "losslab" in src.read_text() and "```{code-cell}" in src.read_text():
+            pages.append(f"{f}.html")
+    return pages
+
+
+def _parse_path(d: str) -> np.ndarray:
+    pts = re.findall(r"[ML](-?[\d.]+),(-?[\d.]+)", d)
+    return np.array([[float(a), float(b)] for a, b in pts]).reshape(-1, 2)
+
+
+def drawn_series(plot) -> dict:
+    """``{(panel title, series label): pixel coordinates (n, 2)}`` and each panel's scale."""
+    return plot.evaluate("""(plot) => {
+        const out = [];
+        for (const fig of plot.querySelectorAll('figure.ll-figure')) {
+            const svg = fig.querySelector('svg.ll-panel');
+            const title = fig.querySelector('.ll-title').textContent;
+            for (const node of svg.querySelectorAll('.ll-series')) {
+                let pts;
+                if (node.tagName === 'path') pts = node.getAttribute('d');
+                else pts = Array.from(node.querySelectorAll('circle')).map(
+                    c => 'M' + c.getAttribute('cx') + ',' + c.getAttribute('cy')).join('');
+                out.push({title, label: node.dataset.label, d: pts,
+                          x: svg.dataset.xdomain, y: svg.dataset.ydomain,
+                          px: svg.dataset.xrange, py: svg.dataset.yrange});
+            }
+        }
+        return out;
+    }""")
+
+
+def to_pixels(item, x, y):
+    x0, x1 = map(float, item["x"].split(","))
+    y0, y1 = map(float, item["y"].split(","))
+    px0, px1 = map(float, item["px"].split(","))
+    py0, py1 = map(float, item["py"].split(","))
+    return np.stack([px0 + (x - x0) / (x1 - x0) * (px1 - px0),
+                     py0 + (y - y0) / (y1 - y0) * (py1 - py0)], axis=1)
+
+
+def assert_curves_match(plot, title: str):
+    values = json.loads(plot.get_attribute("data-values"))
+    expected = EXPECTED[title](values)
+    drawn = drawn_series(plot)
+    assert {(d["title"], d["label"]) for d in drawn} == set(expected), (
+        f"{title}: drawn series differ from the expected ones"
+    )
+    for item in drawn:
+        x, y = expected[(item["title"], item["label"])]
+        keep = np.isfinite(x) & np.isfinite(y)
+        want = to_pixels(item, np.asarray(x)[keep], np.asarray(y)[keep])
+        got = _parse_path(item["d"])
+        assert got.shape == want.shape, (
+            f"{title} / {item['label']} at {values}: drew {len(got)} points, expected {len(want)}"
+        )
+        err = np.abs(got - want).max() if len(got) else 0.0
+        assert err <= PIXEL_TOLERANCE, (
+            f"{title} / {item['title']} / {item['label']} at {values}: drawn curve is "
+            f"{err:.2f} px from the torch values (tolerance {PIXEL_TOLERANCE} px)"
+        )
+
+
+def move(page, control, kind: str, forward: bool):
+    if kind == "slider":
+        control.locator(".noUi-handle").focus()
+        page.keyboard.press("ArrowRight" if forward else "ArrowLeft")
+    elif kind == "dropdown":
+        control.locator("select").focus()
+        page.keyboard.press("ArrowDown" if forward else "ArrowUp")
+    else:
+        control.locator("input[type=checkbox]").focus()
+        page.keyboard.press("Space")
+
+
+@pytest.mark.parametrize("page_name", _widget_pages())
+def test_every_control_moves_the_curves_to_torch_values(site, page_name):
+    page, log, views = load(site, page_name)
+    try:
+        figures = page.locator(".losslab-figure")
+        assert figures.count() > 0, f"{page_name}: no widget rendered"
+        for i in range(figures.count()):
+            fig = figures.nth(i)
+            plot = fig.locator(".losslab-plot")
+            title = plot.get_attribute("aria-label")
+            assert title in EXPECTED, (
+                f"{page_name}: widget {title!r} has no expected curves in tests/expected_curves.py"
+            )
+            assert_curves_match(plot, title)
+            controls = fig.locator(".widget-hslider, .widget-dropdown, .widget-checkbox")
+            assert controls.count() == len(json.loads(plot.get_attribute("data-values")))
+            for c in range(controls.count()):
+                control = controls.nth(c)
+                cls = control.get_attribute("class")
+                kind = ("slider" if "widget-hslider" in cls
+                        else "dropdown" if "widget-dropdown" in cls else "toggle")
+                before = plot.get_attribute("data-frame")
+                move(page, control, kind, forward=True)
+                if plot.get_attribute("data-frame") == before:
+                    move(page, control, kind, forward=False)  # it was at the end
+                after = plot.get_attribute("data-frame")
+                assert after != before, (
+                    f"{page_name}: {title}: control {c} ({kind}) did not change the plot"
+                )
+                assert_curves_match(plot, title)
+        assert log.console_errors == [] and log.page_errors == []
+    finally:
+        page.close()
