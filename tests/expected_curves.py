@@ -73,7 +73,27 @@ def outlier_refit(values: dict[str, str]) -> dict:
     return out
 
 
+def reduction_scaling(values: dict[str, str]) -> dict:
+    n = int(values["batch size"])
+    reduction = values["reduction"]
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(64, generator=gen, dtype=torch.float64)
+    y = 2 * x + 0.1 * torch.randn(64, generator=gen, dtype=torch.float64)
+    x, y = x[:n], y[:n]
+    ws = np.linspace(-1.0, 5.0, 121)
+    loss, grad = [], []
+    for w0 in ws:
+        w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
+        value = F.mse_loss(w * x, y, reduction=reduction)
+        (g,) = torch.autograd.grad(value, w)
+        loss.append(value.item())
+        grad.append(g.item())
+    return {("loss", "MSE of w·x"): (ws, np.array(loss)),
+            ("gradient (autograd)", "d loss / d w"): (ws, np.array(grad))}
+
+
 EXPECTED = {
+    "How the reduction scales the loss and its gradient": reduction_scaling,
     "Regression losses and their gradients": regression_losses,
     "Refitting a line under each loss as outliers grow": outlier_refit,
 }
