@@ -154,7 +154,7 @@ class Figure(ipw.VBox):
 
     def __init__(self, plot: LossPlot, controls: list[ipw.Widget], snapshot: Callable[[], bytes],
                  curves: dict, **kwargs):
-        box = ipw.HBox(controls, layout=ipw.Layout(flex_flow="row wrap", gap="0.25rem 1rem"))
+        box = ipw.HBox(controls, layout=ipw.Layout(flex_flow="row wrap", grid_gap="0.25rem 1rem"))
         super().__init__([box, plot] if controls else [plot], **kwargs)
         self.add_class("losslab-figure")
         self.plot = plot
@@ -350,12 +350,12 @@ def loss_explorer(
     ``loss_fns`` maps a label to ``fn(input, target, **params) -> Tensor`` returning one
     loss per element (``reduction="none"``); a function receives the controls whose names
     appear in its signature. ``x`` is the 1-D float tensor of errors plotted (input =
-    target + x); by default 241 points from -3 to 3. Bring your own function to see its
-    curve and gradient at once.
+    target + x); by default 240 points from -3 to 3 (0 itself left out, where L1 has a
+    kink). Bring your own function to see its curve and gradient at once.
     """
     if not loss_fns:
         raise ValueError("loss_explorer needs at least one loss function; got none")
-    x = torch.linspace(-3.0, 3.0, 241, dtype=torch.float64) if x is None else x
+    x = torch.linspace(-3.0, 3.0, 240, dtype=torch.float64) if x is None else x
     if not isinstance(x, torch.Tensor) or x.dim() != 1 or not x.is_floating_point():
         raise ValueError(f"x must be a 1-D float tensor; got {x!r:.80}")
     names = [c.name for c in controls]

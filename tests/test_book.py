@@ -1,0 +1,103 @@
+"""The book as a build: warnings and failing cells fail it; the built site is self-contained."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+import nbclient
+import pytest
+from test_site_browser import toc_files
+
+from losslab import build
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "_build" / "html"
+
+CHAPTER_HEADER = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+"""
+
+
+def fixture_book(tmp_path: Path, body: str) -> Path:
+    """A one-chapter book with the project's own configuration."""
+    book = tmp_path / "book"
+    (book / "site_assets").mkdir(parents=True)
+    shutil.copy(ROOT / "_config.yml", book / "_config.yml")
+    shutil.copy(ROOT / "site_assets" / "losslab-site.css", book / "site_assets")
+    (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: page\n")
+    (book / "intro.md").write_text("# A fixture book\n\nIt has one page.\n")
+    (book / "page.md").write_text(CHAPTER_HEADER + body)
+    return book
+
+
+def test_a_good_fixture_book_builds(tmp_path):
+    book = fixture_book(tmp_path, "# Page\n\n```{code-cell} ipython3\nprint(1 + 1)\n```\n")
+    proc = build.build(book)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "2" in (book / "_build" / "html" / "page.html").read_text()
+
+
+def test_a_failing_cell_fails_the_build(tmp_path):
+    book = fixture_book(tmp_path, "# Page\n\n```{code-cell} ipython3\n1 / 0\n```\n")
+    proc = build.build(book)
+    assert proc.returncode != 0
+    assert "ZeroDivisionError" in proc.stdout + proc.stderr
+
+
+def test_a_warning_fails_the_build(tmp_path):
+    book = fixture_book(tmp_path, "# Page\n\nSee {ref}`a-label-nobody-defined`.\n")
+    proc = build.build(book)
+    assert proc.returncode != 0
+    assert "a-label-nobody-defined" in proc.stdout + proc.stderr
+
+
+def test_every_toc_page_is_built():
+    assert (HTML / "index.html").is_file(), "run `make book` first"
+    missing = [f for f in toc_files() if not (HTML / f"{f}.html").is_file()]
+    assert missing == []
+
+
+EXTERNAL = re.compile(r"""<(?:script|img|iframe|source)[^>]*\ssrc=["'](https?:)?//"""
+                      r"""|<link[^>]*rel=["'](?:stylesheet|preload|modulepreload)["'][^>]*"""
+                      r"""href=["'](https?:)?//""", re.I)
+
+
+def test_no_page_loads_anything_from_another_host():
+    pages = [HTML / f"{f}.html" for f in toc_files()]
+    offenders = {p.name: EXTERNAL.findall(p.read_text()) for p in pages}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def chapter_paths() -> list[Path]:
+    return [ROOT / f"{f}.md" for f in toc_files() if (ROOT / f"{f}.md").is_file()
+            and "```{code-cell}" in (ROOT / f"{f}.md").read_text()]
+
+
+@pytest.mark.parametrize("path", chapter_paths(), ids=lambda p: p.stem)
+def test_chapter_executes_headless(path):
+    """Each chapter runs top to bottom in a fresh kernel, with no front end and no widget
+    waiting for one."""
+    nb = jupytext.read(path)
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert errors == []
+
+
+def test_ruff_passes():
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", str(ROOT)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
