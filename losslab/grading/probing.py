@@ -71,6 +71,21 @@ class Probe:
         self._restore()
         return self.pack(value)
 
+    def invoke(self, label: str, function: Any, *args: Any, **kwargs: Any) -> dict:
+        """Call a callable the student's code returned; pack the result or the error."""
+        if not callable(function):
+            return {"error": f"{label} is not callable"}
+        try:
+            value = function(*args, **kwargs)
+        except BaseException as error:  # noqa: BLE001
+            self._restore()
+            return {"error": f"{label} raised {_describe_exception(error)}"}
+        self._restore()
+        return self.pack(value)
+
+    def type_name(self, value: Any) -> str:
+        return _type(value).__name__
+
     def call_raw(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, dict | None]:
         """Like :meth:`call` but also hand back the raw value (for backward passes)."""
         try:

@@ -1,0 +1,107 @@
+"""Command line: ``python -m losslab.grading release|grade ...`` (``make release``, ``make grade``).
+
+release  regenerate exercises/<assignment>/ from solutions/ with nbgrader generate_assignment
+grade    autograde a folder of submissions (or LMS zip downloads) on every core, write feedback
+         and export grades.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from .checks import ASSIGNMENTS
+
+
+def release(names: list[str]) -> int:
+    from .grader import REPO_ROOT, _child_env
+
+    for name in names:
+        if name not in ASSIGNMENTS:
+            print(f"unknown assignment {name!r}; expected one of {', '.join(ASSIGNMENTS)}",
+                  file=sys.stderr)
+            return 2
+        command = [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force",
+                   "--no-db", "--log-level=WARN"]
+        run = subprocess.run(command, cwd=REPO_ROOT, env=_child_env())
+        if run.returncode != 0:
+            print(f"nbgrader generate_assignment {name} failed", file=sys.stderr)
+            return run.returncode
+        print(f"released exercises/{name}/{name}.ipynb")
+    return 0
+
+
+def grade(args: argparse.Namespace) -> int:
+    from .grader import (
+        DEFAULT_ZIP_REGEXP,
+        GradingInputError,
+        collect_zips,
+        export_csv,
+        find_submissions,
+        grade_all,
+        write_log,
+    )
+
+    course = Path(args.out).resolve()
+    try:
+        if args.zips:
+            if not args.assignment:
+                raise GradingInputError(
+                    "--zips needs --assignment (ASSIGNMENT=...): an LMS download holds one "
+                    f"assignment; expected one of {', '.join(ASSIGNMENTS)}"
+                )
+            folder = collect_zips(Path(args.zips).resolve(), args.assignment, course,
+                                  args.zip_regexp or DEFAULT_ZIP_REGEXP)
+        else:
+            folder = Path(args.submissions).resolve()
+        jobs = find_submissions(folder, args.assignment)
+    except GradingInputError as error:
+        print(f"make grade: {error}", file=sys.stderr)
+        return 2
+    workers = args.jobs or None
+    print(f"Grading {len(jobs)} submissions from {folder} into {course} "
+          f"with {workers or 'all'} parallel workers", flush=True)
+    outcomes = grade_all(jobs, course, workers=args.jobs, timeout=args.timeout,
+                         progress=lambda line: print(line, flush=True))
+    export_csv(course, course / "grades.csv")
+    write_log(outcomes, course / "grading_log.csv")
+    failed = [o for o in outcomes if o.status != "graded"]
+    manual = [o for o in outcomes if o.needs_manual_grade]
+    print(f"Done: {len(outcomes) - len(failed)} graded, {len(failed)} failed. "
+          f"Grades: {course / 'grades.csv'}; per-submission log: {course / 'grading_log.csv'}; "
+          f"feedback: {course / 'feedback'}")
+    if manual:
+        print(f"{len(manual)} submissions wait for manual grading (nbgrader formgrader).")
+    for outcome in failed:
+        print(f"  failed: {outcome.job.assignment}/{outcome.job.student}: {outcome.message}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m losslab.grading", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    rel = sub.add_parser("release", help="regenerate exercises/ from solutions/")
+    rel.add_argument("assignments", nargs="*", default=list(ASSIGNMENTS))
+    gr = sub.add_parser("grade", help="autograde submissions in parallel")
+    source = gr.add_mutually_exclusive_group(required=True)
+    source.add_argument("--submissions", help="folder laid out as <student>/<assignment>/")
+    source.add_argument("--zips", help="folder of LMS downloads (.zip or .ipynb files)")
+    gr.add_argument("--assignment", choices=ASSIGNMENTS, help="grade only this assignment")
+    gr.add_argument("--zip-regexp", help="regular expression for LMS file names "
+                    "(named groups student_id and file_id)")
+    gr.add_argument("--jobs", type=int, default=0, help="parallel workers (0: every core)")
+    gr.add_argument("--timeout", type=float, default=900.0,
+                    help="seconds one submission may take in all")
+    gr.add_argument("--out", default=".", help="nbgrader course folder for the gradebook, "
+                    "autograded/, feedback/ and grades.csv (default: the repository root)")
+    args = parser.parse_args(argv)
+    if args.command == "release":
+        return release(args.assignments)
+    return grade(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Autograde one submission in its own course folder: ``python -m losslab.grading.worker``.
+
+Run by the parallel grader, one process per submission::
+
+    python -m losslab.grading.worker COURSE_DIR ASSIGNMENT STUDENT
+
+``COURSE_DIR`` holds ``gradebook.db`` (with the assignment's source cells) and
+``submitted/STUDENT/ASSIGNMENT/``. The worker autogrades, writes feedback, and prints one JSON
+line: ``{"autograde": bool, "feedback": bool, "error": str}``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def grade_one(course_dir: Path, assignment: str, student: str) -> dict:
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
+    from .config import configure
+
+    config = Config()
+    configure(config)
+    config.CourseDirectory.root = str(course_dir)
+    config.CourseDirectory.db_url = f"sqlite:///{course_dir / 'gradebook.db'}"
+    coursedir = CourseDirectory(config=config)
+    api = NbGraderAPI(coursedir=coursedir, config=config)
+    result = {"autograde": False, "feedback": False, "error": ""}
+    autograde = api.autograde(assignment, student, force=True, create=True)
+    result["autograde"] = bool(autograde.get("success"))
+    if not result["autograde"]:
+        result["error"] = _last_line(autograde.get("error") or autograde.get("log") or "")
+        return result
+    feedback = api.generate_feedback(assignment, student, force=True)
+    result["feedback"] = bool(feedback.get("success"))
+    if not result["feedback"]:
+        result["error"] = _last_line(feedback.get("error") or feedback.get("log") or "")
+    return result
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else "unknown error"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print("usage: python -m losslab.grading.worker COURSE_DIR ASSIGNMENT STUDENT",
+              file=sys.stderr)
+        return 2
+    result = grade_one(Path(argv[0]).resolve(), argv[1], argv[2])
+    print("LOSSLAB-RESULT " + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
