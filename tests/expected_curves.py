@@ -13,6 +13,7 @@ import functools
 import numpy as np
 import torch
 import torch.nn.functional as F
+from expected_chapters import CHAPTER_EXPECTED
 
 from losslab import fitting, regression
 
@@ -97,3 +98,4 @@ EXPECTED = {
     "Regression losses and their gradients": regression_losses,
     "Refitting a line under each loss as outliers grow": outlier_refit,
 }
+EXPECTED.update(CHAPTER_EXPECTED)
