@@ -46,7 +46,7 @@ serve: book
 	$(PY) -m http.server --bind 127.0.0.1 --directory $(HTML) $(PORT)
 
 bench: book
-	$(PY) bench/site.py
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(BUILD_DIR) site_assets/widgets site_assets/mathjax site_assets/.copied

@@ -1,0 +1,140 @@
+"""Benchmark the site: build times, widget update latency in the browser, page weights.
+
+Run with ``make bench`` (after ``make book``). Prints:
+
+- cold build time (a copy of the book with no cache: every chapter executes) and the
+  no-change rebuild time of that copy;
+- for every widget control on the site, the latency from the control's keyboard input
+  event to the redrawn SVG, measured in the page (median and 95th percentile of 50 moves);
+- each page's weight: its HTML, the widget state embedded in it, and every byte the
+  browser fetched to show it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from browser import PageLog, browser, open_page, serve  # noqa: E402
+from test_site_browser import site_pages  # noqa: E402
+
+from losslab import build  # noqa: E402
+
+BOOK_FILES = ["_config.yml", "_toc.yml", "intro.md", "chapters", "site_assets"]
+MOVES = 50
+
+LATENCY_JS = """async ([figIndex, ctlIndex, moves]) => {
+  const fig = document.querySelectorAll('.losslab-figure')[figIndex];
+  const plot = fig.querySelector('.losslab-plot');
+  const ctl = fig.querySelectorAll('.widget-hslider, .widget-dropdown')[ctlIndex];
+  const target = ctl.querySelector('.noUi-handle') || ctl.querySelector('select');
+  target.focus();
+  const keys = ctl.querySelector('select') ? ['ArrowDown', 'ArrowUp'] : ['ArrowRight', 'ArrowLeft'];
+  let dir = 0;
+  const times = [];
+  while (times.length < moves) {
+    const changed = new Promise((resolve) => {
+      const obs = new MutationObserver(() => { obs.disconnect(); resolve(performance.now()); });
+      obs.observe(plot, { attributes: true, attributeFilter: ['data-frame'] });
+      setTimeout(() => { obs.disconnect(); resolve(null); }, 200);
+    });
+    const t0 = performance.now();
+    const ev = { key: keys[dir], bubbles: true, cancelable: true };
+    target.dispatchEvent(new KeyboardEvent('keydown', ev));
+    if (target.tagName === 'SELECT') {
+      // A select moves on its own keyboard handling; move it the same way and say so.
+      const n = target.options.length;
+      target.selectedIndex = Math.max(0, Math.min(n - 1, target.selectedIndex + (dir ? -1 : 1)));
+      target.dispatchEvent(new Event('change', { bubbles: true }));
+    }
+    const t1 = await changed;
+    if (t1 === null) { dir = 1 - dir; continue; }
+    times.push(t1 - t0);
+  }
+  return times;
+}"""
+
+
+def timed_build(book: Path) -> tuple[float, int]:
+    start = time.perf_counter()
+    proc = build.build(book)
+    return time.perf_counter() - start, proc.returncode
+
+
+def build_times() -> None:
+    with tempfile.TemporaryDirectory(prefix="losslab-bench-") as tmp:
+        book = Path(tmp) / "book"
+        book.mkdir()
+        for name in BOOK_FILES:
+            src = ROOT / name
+            if src.is_dir():
+                shutil.copytree(src, book / name)
+            else:
+                shutil.copy(src, book / name)
+        cold, rc1 = timed_build(book)
+        warm, rc2 = timed_build(book)
+        if rc1 or rc2:
+            raise SystemExit(f"bench build failed (exit codes {rc1}, {rc2})")
+        print(f"cold build (every chapter executes): {cold:7.1f} s")
+        print(f"no-change rebuild:                   {warm:7.1f} s   (target < 10 s)")
+
+
+def page_weights_and_latency() -> None:
+    html = ROOT / "_build" / "html"
+    if not (html / "index.html").is_file():
+        raise SystemExit("build the book first: make book")
+    print("\npage weights (bytes)")
+    print(f"{'page':38} {'html':>10} {'widget state':>13} {'all fetched':>12}")
+    latencies = []
+    with serve(html) as base, browser() as context:
+        for name in site_pages():
+            text = (html / name).read_text()
+            state_start = text.find('application/vnd.jupyter.widget-state+json">')
+            state = (text.find("</script>", state_start) - state_start) if state_start >= 0 else 0
+            log = PageLog()
+            page = open_page(context, base + name, log)
+            page.wait_for_timeout(300)  # the index page redirects to the home page
+            page.wait_for_load_state("load")
+            sizes = page.evaluate(
+                "() => performance.getEntriesByType('resource').map(e => e.decodedBodySize)"
+                ".concat([performance.getEntriesByType('navigation')[0].decodedBodySize])")
+            print(f"{name:38} {len(text.encode()):>10,} {state:>13,} {sum(sizes):>12,}")
+            views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+            if views:
+                page.wait_for_function(
+                    "n => document.querySelectorAll('.losslab-plot').length >= n", arg=views)
+                figs = page.locator(".losslab-figure")
+                for f in range(figs.count()):
+                    title = figs.nth(f).locator(".losslab-plot").get_attribute("aria-label")
+                    n_ctl = figs.nth(f).locator(".widget-hslider, .widget-dropdown").count()
+                    for c in range(n_ctl):
+                        times = page.evaluate(LATENCY_JS, [f, c, MOVES])
+                        latencies.append((name, title, c, times))
+            page.close()
+    print(f"\nwidget update latency, input event to redrawn SVG ({MOVES} moves each, ms)")
+    print(f"{'page':32} {'widget / control':52} {'median':>7} {'p95':>7}")
+    for name, title, c, times in latencies:
+        times = sorted(times)
+        p95 = times[int(0.95 * (len(times) - 1))]
+        print(f"{name:32} {title[:46] + ' / ' + str(c):52} {statistics.median(times):7.2f} "
+              f"{p95:7.2f}")
+    if latencies:
+        all_times = [t for *_, times in latencies for t in times]
+        print(f"all controls: median {statistics.median(all_times):.2f} ms over "
+              f"{len(all_times)} moves (target: within one 16 ms frame)")
+
+
+def main() -> None:
+    build_times()
+    page_weights_and_latency()
+
+
+if __name__ == "__main__":
+    main()
