@@ -73,7 +73,115 @@ def binary_float32(values: dict[str, str]) -> dict:
     return out
 
 
+# --- multi-class -------------------------------------------------------------------------------
+
+def multiclass_three_logits(values: dict[str, str]) -> dict:
+    z0, z1, z2 = (float(values[f"logit z{s}"]) for s in "₀₁₂")
+    target = int(values["target"].split()[-1])
+    sweep = torch.linspace(-6.0, 6.0, 61, dtype=torch.float64)
+    logits = torch.stack([sweep, torch.full_like(sweep, z1), torch.full_like(sweep, z2)], 1)
+    logits.requires_grad_(True)
+    loss = F.cross_entropy(logits, torch.full((61,), target), reduction="none")
+    (grad,) = torch.autograd.grad(loss.sum(), logits)
+    now = torch.tensor([[z0, z1, z2]], dtype=torch.float64, requires_grad=True)
+    now_loss = F.cross_entropy(now, torch.tensor([target]))
+    (now_grad,) = torch.autograd.grad(now_loss, now)
+    xs = sweep.numpy()
+    out = {
+        ("softmax probabilities", "softmax(z)"): (np.arange(3.0),
+                                                 F.softmax(now.detach(), 1)[0].numpy()),
+        ("softmax probabilities", "one-hot target"): (np.arange(3.0), np.eye(3)[target]),
+        ("loss as z₀ moves", "cross_entropy"): (xs, loss.detach().numpy()),
+        ("loss as z₀ moves", "current z"): (np.array([z0]), np.array([now_loss.item()])),
+        ("gradient as z₀ moves", "softmax(z) − onehot at current z"): (
+            np.full(3, z0), now_grad[0].numpy()),
+    }
+    for k, sub in enumerate("₀₁₂"):
+        out[("gradient as z₀ moves", f"∂/∂z{sub} (autograd)")] = (xs, grad[:, k].numpy())
+    return out
+
+
+def multiclass_temperature(values: dict[str, str]) -> dict:
+    t = float(values["temperature T"])
+    logits = torch.tensor([3.0, 1.5, 1.0, 0.0, -1.0], dtype=torch.float64)
+    classes = np.arange(5.0)
+    t_grid = torch.logspace(-1, 1, 121, dtype=torch.float64)
+    curve = [F.cross_entropy(logits[None] / u, torch.tensor([0])).item() for u in t_grid]
+    z = logits.clone().requires_grad_(True)
+    loss = F.cross_entropy(z[None] / t, torch.tensor([0]))
+    (grad,) = torch.autograd.grad(loss, z)
+    return {
+        ("softmax(z / T)", "at T"): (classes, F.softmax(logits / t, 0).numpy()),
+        ("softmax(z / T)", "at T = 1"): (classes, F.softmax(logits, 0).numpy()),
+        ("loss of class 0 against T", "cross_entropy(z / T, 0)"): (t_grid.numpy(),
+                                                                   np.array(curve)),
+        ("loss of class 0 against T", "current T"): (np.array([t]), np.array([loss.item()])),
+        ("gradient at T (autograd)", "d loss / d z_k"): (classes, grad.numpy()),
+    }
+
+
+def _margin_curves(num_classes: int, probs_first: bool = False, **kw):
+    m = torch.linspace(-2.0, 12.0, 141, dtype=torch.float64)
+    logits = torch.zeros(141, num_classes, dtype=torch.float64)
+    logits[:, 0] = m
+    logits.requires_grad_(True)
+    inp = F.softmax(logits, 1) if probs_first else logits
+    loss = F.cross_entropy(inp, torch.zeros(141, dtype=torch.long), reduction="none", **kw)
+    (grad,) = torch.autograd.grad(loss.sum(), logits)
+    return m.numpy(), loss.detach().numpy(), grad[:, 0].numpy()
+
+
+def multiclass_smoothing(values: dict[str, str]) -> dict:
+    eps = float(values["label smoothing ε"])
+    c = 5
+    xs, loss, grad = _margin_curves(c, label_smoothing=eps)
+    _, plain_loss, plain_grad = _margin_curves(c)
+    if eps > 0:
+        # softmax equals the smoothed target when exp(m) = (1 - eps + eps/c) / (eps/c)
+        best = np.log((1 - eps + eps / c) / (eps / c))
+        logits = torch.zeros(1, c, dtype=torch.float64)
+        logits[0, 0] = best
+        best_point = (np.array([best]), np.array([
+            F.cross_entropy(logits, torch.tensor([0]), label_smoothing=eps).item()]))
+    else:
+        best_point = (np.array([np.inf]), np.array([0.0]))
+    return {
+        ("loss against the margin", "label_smoothing = ε"): (xs, loss),
+        ("loss against the margin", "no smoothing"): (xs, plain_loss),
+        ("loss against the margin", "minimum"): best_point,
+        ("gradient (autograd)", "label_smoothing = ε"): (xs, grad),
+        ("gradient (autograd)", "no smoothing"): (xs, plain_grad),
+    }
+
+
+def multiclass_floor(values: dict[str, str]) -> dict:
+    c = int(values["classes C"])
+    xs, loss, grad = _margin_curves(c)
+    _, wrong_loss, wrong_grad = _margin_curves(c, probs_first=True)
+    counts = np.unique(np.round(np.logspace(np.log10(2), 3, 200)))
+    # CE of a one-hot "probability" vector: the lowest loss the mistaken model can reach
+    floors = np.array([F.cross_entropy(F.one_hot(torch.tensor([0]), int(k)).double(),
+                                       torch.tensor([0])).item() for k in counts])
+    floor_c = F.cross_entropy(F.one_hot(torch.tensor([0]), c).double(), torch.tensor([0])).item()
+    return {
+        ("loss against the margin", "CE on logits"): (xs, loss),
+        ("loss against the margin", "CE on softmax(z)"): (xs, wrong_loss),
+        ("loss against the margin", "floor log(1 + (C − 1)/e)"): (
+            np.array([-2.0, 12.0]), np.full(2, floor_c)),
+        ("gradient (autograd)", "CE on logits"): (xs, grad),
+        ("gradient (autograd)", "CE on softmax(z)"): (xs, wrong_grad),
+        ("the floor against the number of classes", "log(1 + (C − 1)/e)"): (
+            np.log10(counts), floors),
+        ("the floor against the number of classes", "current C"): (
+            np.array([np.log10(c)]), np.array([floor_c])),
+    }
+
+
 CHAPTER_EXPECTED = {
     "Binary cross-entropy from a logit": binary_bce,
     "Float32 binary cross-entropy: sigmoid then log against the stable form": binary_float32,
+    "Softmax cross-entropy over three logits": multiclass_three_logits,
+    "Softmax temperature": multiclass_temperature,
+    "Label smoothing over 5 classes": multiclass_smoothing,
+    "Softmax before CrossEntropyLoss: the loss floor": multiclass_floor,
 }
