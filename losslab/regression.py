@@ -97,9 +97,9 @@ def outlier_widget(fits: dict[str, np.ndarray] | None = None) -> widgets.Figure:
             widgets.Series("Huber", shifts, lambda n_outliers: fits["Huber"][ki[n_outliers], :, 0],
                            ("n_outliers",), style="dashed", color=2),
             widgets.Series("current shift", lambda shift: np.array([shift, shift]),
-                           lambda shift: np.array([0.0, 8.0]), ("shift",), style="dotted", color=5),
+                           lambda shift: np.array([0.0, 9.0]), ("shift",), style="dotted", color=5),
         ],
-        ylim=(1.0, 7.0),
+        ylim=(1.0, 8.5),
     )
     return widgets.figure(
         [scatter, slopes],

@@ -28,7 +28,7 @@ def _curve(fn, x, **kw):
 def regression_losses(values: dict[str, str]) -> dict:
     delta = float(values["Huber δ"])
     beta = float(values["SmoothL1 β"])
-    x = torch.linspace(-3.0, 3.0, 241, dtype=torch.float64)
+    x = torch.linspace(-3.0, 3.0, 240, dtype=torch.float64)
     curves = {
         "MSE": _curve(F.mse_loss, x),
         "L1": _curve(F.l1_loss, x),
@@ -66,7 +66,7 @@ def outlier_refit(values: dict[str, str]) -> dict:
         ("data and fitted lines", f"Huber fit (δ={regression.HUBER_DELTA:g})"): (
             ends, fits["Huber"][ki, si, 0] * ends + fits["Huber"][ki, si, 1]),
         ("fitted slope against outlier shift", "current shift"): (
-            np.array([shift, shift]), np.array([0.0, 8.0])),
+            np.array([shift, shift]), np.array([0.0, 9.0])),
     }
     shifts = np.array(regression.OUTLIER_SHIFTS)
     for name in ("MSE", "L1", "Huber"):
