@@ -177,6 +177,40 @@ def multiclass_floor(values: dict[str, str]) -> dict:
     }
 
 
+# --- multi-label -------------------------------------------------------------------------------
+
+def multilabel_sigmoid_softmax(values: dict[str, str]) -> dict:
+    z_a, z_b = float(values["logit z_A"]), float(values["logit z_B"])
+    t_a, t_b = float(values["threshold A"]), float(values["threshold B"])
+    now = torch.tensor([z_a, z_b, -1.0], dtype=torch.float64)
+    sweep = torch.linspace(-6.0, 6.0, 61, dtype=torch.float64)
+    logits = torch.stack([sweep, torch.full_like(sweep, z_b), torch.full_like(sweep, -1.0)], 1)
+    logits.requires_grad_(True)
+    target = torch.tensor([[1.0, 1.0, 0.0]], dtype=torch.float64).expand(61, 3)
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(1)
+    ce = F.cross_entropy(logits, target / 2, reduction="none")
+    (g_bce,) = torch.autograd.grad(bce.sum(), logits, retain_graph=True)
+    (g_ce,) = torch.autograd.grad(ce.sum(), logits)
+    xs = sweep.numpy()
+    pos = np.arange(3.0)
+    loss_panel = "loss as z_A moves (target A, B on; C off)"
+    return {
+        ("probabilities per label (A, B, C)", "σ(z), independent"): (
+            pos, torch.sigmoid(now).numpy()),
+        ("probabilities per label (A, B, C)", "softmax(z), one distribution"): (
+            pos, F.softmax(now, 0).numpy()),
+        ("probabilities per label (A, B, C)", "thresholds"): (pos, np.array([t_a, t_b, 0.5])),
+        ("probabilities per label (A, B, C)", "A decided on"): (
+            np.array([-0.15]), np.array([float(torch.sigmoid(now[0]).item() >= t_a)])),
+        ("probabilities per label (A, B, C)", "B decided on"): (
+            np.array([0.85]), np.array([float(torch.sigmoid(now[1]).item() >= t_b)])),
+        (loss_panel, "BCE, independent sigmoids"): (xs, bce.detach().numpy()),
+        (loss_panel, "CE, one softmax"): (xs, ce.detach().numpy()),
+        ("gradient on z_A (autograd)", "BCE, independent sigmoids"): (xs, g_bce[:, 0].numpy()),
+        ("gradient on z_A (autograd)", "CE, one softmax"): (xs, g_ce[:, 0].numpy()),
+    }
+
+
 CHAPTER_EXPECTED = {
     "Binary cross-entropy from a logit": binary_bce,
     "Float32 binary cross-entropy: sigmoid then log against the stable form": binary_float32,
@@ -184,4 +218,5 @@ CHAPTER_EXPECTED = {
     "Softmax temperature": multiclass_temperature,
     "Label smoothing over 5 classes": multiclass_smoothing,
     "Softmax before CrossEntropyLoss: the loss floor": multiclass_floor,
+    "Multi-label: independent sigmoids against one softmax": multilabel_sigmoid_softmax,
 }
