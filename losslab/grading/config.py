@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 COURSE_ID = "loss-functions-live"
 
 
@@ -19,7 +21,7 @@ def configure(c) -> None:
 
     from .preprocessors import (
         IsolatedChecks,
-        RestoreLockedCells,
+        RestoreMissingCells,
         RobustExecute,
         SanitizeFeedback,
     )
@@ -30,8 +32,10 @@ def configure(c) -> None:
     # Students' own Validate and instructors' runs: no cell may take longer than this.
     c.Execute.timeout = 60
     c.ExecutePreprocessor.timeout = 60
-    c.RobustExecute.timeout = 30
-    c.OverwriteCells.add_missing_cells = True
+    # Autograding: a cell may take this long in the student's kernel (the grade does not
+    # depend on it, see IsolatedChecks); a cell that overruns stops the kernel run.
+    c.RobustExecute.timeout = int(os.environ.get("LOSSLAB_CELL_TIMEOUT", "30"))
+    c.OverwriteCells.add_missing_cells = False
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
     c.Autograde.sanitize_preprocessors = [
@@ -39,7 +43,7 @@ def configure(c) -> None:
         "nbgrader.preprocessors.DeduplicateIds",
         "nbgrader.preprocessors.OverwriteKernelspec",
         "nbgrader.preprocessors.OverwriteCells",
-        RestoreLockedCells,
+        RestoreMissingCells,
         CheckCellMetadata,
     ]
     c.Autograde.autograde_preprocessors = [

@@ -3,7 +3,7 @@
 - :class:`RobustExecute` runs the student's notebook in a resource-limited kernel, skips the
   graded test cells (they are decided elsewhere), stops at the first cell that does not finish,
   and survives a kernel that dies.
-- :class:`RestoreLockedCells` puts back read-only cells a student deleted.
+- :class:`RestoreMissingCells` puts back read-only and graded cells a student deleted.
 - :class:`IsolatedChecks` decides every graded test cell outside the kernel
   (:func:`losslab.grading.isolate.judge_notebook`) and writes the verdict as the cell's output.
 - :class:`SanitizeFeedback` keeps hidden tests and tracebacks of test cells out of feedback.
@@ -20,8 +20,8 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Bool, Float, Integer, Unicode
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
+from traitlets import Bool, Float, Integer, Unicode, default
 
 from .checks import ASSIGNMENTS
 from .isolate import Limits, judge_notebook
@@ -118,8 +118,12 @@ class RobustExecute(Execute):
         return cell, resources
 
 
-class RestoreLockedCells(NbGraderPreprocessor):
-    """Put back read-only (locked) cells a student deleted, at their place in the source."""
+class RestoreMissingCells(NbGraderPreprocessor):
+    """Put back the read-only and graded cells a student deleted, at their place in the source.
+
+    Runs before nbgrader's OverwriteCells (whose own ``add_missing_cells`` fails when the cell
+    before a deleted test cell is a read-only markdown cell).
+    """
 
     def preprocess(self, nb, resources):
         gradebook = Gradebook(resources["nbgrader"]["db_url"])
@@ -127,20 +131,26 @@ class RestoreLockedCells(NbGraderPreprocessor):
             source_nb = gradebook.find_notebook(
                 resources["nbgrader"]["notebook"], resources["nbgrader"]["assignment"]
             )
+            graded = {cell.name: cell for cell in source_nb.grade_cells}
+            solutions = {cell.name for cell in source_nb.solution_cells}
             present = {
                 cell.metadata["nbgrader"]["grade_id"]
                 for cell in nb.cells
                 if "nbgrader" in cell.metadata and "grade_id" in cell.metadata["nbgrader"]
             }
-            graded = {cell.name for cell in source_nb.grade_cells}
             previous = None
             for source_cell in source_nb.source_cells:
                 name = source_cell.name
-                if name not in present and source_cell.locked and name not in graded:
-                    cell = self._make_cell(source_cell)
-                    index = self._index_after(nb, previous)
-                    nb.cells.insert(index, cell)
-                    self.log.warning("Put back the deleted read-only cell %s", name)
+                if name not in present and (source_cell.locked or name in graded):
+                    if name in graded:
+                        cell = OverwriteCells().missing_cell_transform(
+                            source_cell, graded[name].max_score, is_solution=name in solutions
+                        )
+                    else:
+                        cell = self._locked_cell(source_cell)
+                    nb.cells.insert(self._index_after(nb, previous), cell)
+                    present.add(name)
+                    self.log.warning("Put back the deleted cell %s", name)
                 previous = name
         return nb, resources
 
@@ -154,7 +164,7 @@ class RestoreLockedCells(NbGraderPreprocessor):
         return len(nb.cells)
 
     @staticmethod
-    def _make_cell(source_cell) -> NotebookNode:
+    def _locked_cell(source_cell) -> NotebookNode:
         metadata = {
             "deletable": False,
             "editable": False,
@@ -175,10 +185,18 @@ class RestoreLockedCells(NbGraderPreprocessor):
 class IsolatedChecks(NbGraderPreprocessor):
     """Decide each graded test cell outside the kernel and write the verdict as its output."""
 
-    memory_mb = Integer(3072, help="Sandbox heap limit (RLIMIT_DATA), in MiB.").tag(config=True)
-    step_seconds = Float(20.0, help="Seconds one notebook cell or one check may take.").tag(
+    memory_mb = Integer(help="Sandbox heap limit (RLIMIT_DATA), in MiB.").tag(config=True)
+    step_seconds = Float(help="Seconds one notebook cell or one check may take.").tag(
         config=True
     )
+
+    @default("memory_mb")
+    def _memory_default(self):
+        return Limits().memory_mb
+
+    @default("step_seconds")
+    def _step_default(self):
+        return Limits().step_seconds
     device = Unicode("", help="Device for the checks; empty: cuda when available.").tag(
         config=True
     )

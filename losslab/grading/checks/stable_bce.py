@@ -22,7 +22,7 @@ def reference(case):
     ).to(case["logits"].dtype)
 
 
-def _case(gen, shape, dtype, reduction, scale=3.0, pos_weight=None):
+def _case(gen, shape, dtype, reduction, scale=2.0, pos_weight=None):
     logits = (torch.randn(shape, generator=gen, dtype=torch.float64) * scale).to(dtype)
     target = (torch.rand(shape, generator=gen, dtype=torch.float64) < 0.4).to(dtype)
     return {"logits": logits, "target": target, "pos_weight": pos_weight, "reduction": reduction}
