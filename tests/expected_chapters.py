@@ -211,6 +211,71 @@ def multilabel_sigmoid_softmax(values: dict[str, str]) -> dict:
     }
 
 
+# --- beyond the basics -------------------------------------------------------------------------
+
+def beyond_focal(values: dict[str, str]) -> dict:
+    gamma = float(values["γ (focusing)"])
+    alpha = float(values["α (positive weight)"])
+    y = 1.0 if _on(values["positive example (y = 1)"]) else 0.0
+    p_t = torch.linspace(0.01, 0.99, 99, dtype=torch.float64)
+    # the logit at which the true label has probability p_t
+    z = torch.logit(p_t) if y == 1.0 else -torch.logit(p_t)
+    target = torch.full_like(z, y)
+
+    def ce(inp):
+        return F.binary_cross_entropy_with_logits(inp, target, reduction="none")
+
+    def focal(inp):
+        prob_true = torch.sigmoid(inp) if y == 1.0 else 1 - torch.sigmoid(inp)
+        alpha_t = alpha if y == 1.0 else 1 - alpha
+        return alpha_t * (1 - prob_true) ** gamma * ce(inp)
+
+    ce_loss, ce_grad = _grad(ce, z)
+    fl_loss, fl_grad = _grad(focal, z)
+    xs = p_t.numpy()
+    grad_panel = "gradient in the logit (autograd)"
+    return {
+        ("loss against p_t", "cross-entropy"): (xs, ce_loss),
+        ("loss against p_t", "focal (γ, α)"): (xs, fl_loss),
+        (grad_panel, "cross-entropy"): (xs, ce_grad),
+        (grad_panel, "focal (γ, α)"): (xs, fl_grad),
+    }
+
+
+_TEACHER = torch.tensor([[4.0, 1.5, 1.0, -0.5, -2.0]], dtype=torch.float64)
+_STUDENTS = {
+    "near the teacher": torch.tensor([[3.0, 2.0, 0.5, 0.0, -1.5]], dtype=torch.float64),
+    "far from the teacher": torch.tensor([[0.0, 2.5, -1.0, 1.5, 0.5]], dtype=torch.float64),
+}
+
+
+def _kd(student, t):
+    s = student.clone().requires_grad_(True)
+    kl = F.kl_div(F.log_softmax(s / t, 1), F.softmax(_TEACHER / t, 1), reduction="batchmean")
+    (g,) = torch.autograd.grad(kl, s)
+    return kl.item(), g.norm().item()
+
+
+def beyond_distillation(values: dict[str, str]) -> dict:
+    t = float(values["temperature T"])
+    student = _STUDENTS[values["student"]]
+    grid = np.linspace(1.0, 10.0, 91)
+    kl, gn = np.array([_kd(student, u) for u in grid]).T
+    classes = np.arange(5.0)
+    return {
+        ("softened distributions at T", "teacher softmax(z_t / T)"): (
+            classes, F.softmax(_TEACHER / t, 1)[0].numpy()),
+        ("softened distributions at T", "student softmax(z_s / T)"): (
+            classes, F.softmax(student / t, 1)[0].numpy()),
+        ("distillation loss against T", "KL(teacher ‖ student)"): (grid, kl),
+        ("distillation loss against T", "T² · KL"): (grid, grid**2 * kl),
+        ("distillation loss against T", "current T"): (
+            np.array([t]), np.array([t * t * _kd(student, t)[0]])),
+        ("gradient size in the student logits", "KL(teacher ‖ student)"): (grid, gn),
+        ("gradient size in the student logits", "T² · KL"): (grid, grid**2 * gn),
+    }
+
+
 CHAPTER_EXPECTED = {
     "Binary cross-entropy from a logit": binary_bce,
     "Float32 binary cross-entropy: sigmoid then log against the stable form": binary_float32,
@@ -219,4 +284,6 @@ CHAPTER_EXPECTED = {
     "Label smoothing over 5 classes": multiclass_smoothing,
     "Softmax before CrossEntropyLoss: the loss floor": multiclass_floor,
     "Multi-label: independent sigmoids against one softmax": multilabel_sigmoid_softmax,
+    "Focal loss against cross-entropy over p_t": beyond_focal,
+    "Distillation loss against temperature": beyond_distillation,
 }
