@@ -101,3 +101,17 @@ def test_ruff_passes():
     proc = subprocess.run([sys.executable, "-m", "ruff", "check", str(ROOT)],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_solutions_never_reach_the_site():
+    """The student releases are pages; the instructor sources and hidden tests are not."""
+    assert not (HTML / "solutions").exists()
+    leaks = []
+    for page in HTML.rglob("*.html"):
+        text = page.read_text(errors="ignore")
+        if "BEGIN SOLUTION" in text or "BEGIN HIDDEN TESTS" in text:
+            leaks.append(str(page.relative_to(HTML)))
+    assert leaks == []
+    for f in toc_files():
+        if f.startswith("exercises/"):
+            assert (HTML / f"{f}.html").is_file(), f"{f} is not on the site"
