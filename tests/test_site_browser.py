@@ -196,3 +196,29 @@ def test_every_control_moves_the_curves_to_torch_values(site, page_name):
         assert log.console_errors == [] and log.page_errors == []
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("page_name", _widget_pages()[:2])
+def test_widgets_fit_a_phone_and_follow_the_dark_theme(site, page_name):
+    base, context = site
+    page = context.new_page()
+    try:
+        page.set_viewport_size({"width": 375, "height": 800})
+        page.route("**/*", lambda route: route.continue_()
+                   if route.request.url.startswith(base.split("/loss")[0]) else route.abort())
+        page.goto(base + page_name)
+        page.wait_for_selector(".losslab-plot path.ll-series")
+        overflow = page.evaluate("""() => Array.from(document.querySelectorAll('.losslab-figure'))
+            .map(f => f.getBoundingClientRect()).filter(r => r.right > window.innerWidth + 1)
+            .length""")
+        assert overflow == 0, f"{page_name}: {overflow} widgets wider than a 375 px phone"
+        colour = "() => getComputedStyle(document.querySelector('path.ll-series')).stroke"
+        page.evaluate("() => document.documentElement.dataset.theme = 'light'")
+        light = page.evaluate(colour)
+        page.evaluate("() => document.documentElement.dataset.theme = 'dark'")
+        dark = page.evaluate(colour)
+        assert light != dark, "the plot's colours should follow the theme"
+        text = page.evaluate("() => getComputedStyle(document.querySelector('.ll-label')).fill")
+        assert text in ("rgb(230, 237, 243)",), f"dark-mode axis labels are {text}"
+    finally:
+        page.close()
