@@ -150,3 +150,28 @@ def cosine_embedding_formula(x1: torch.Tensor, x2: torch.Tensor, target: torch.T
     """``1 - cos`` for pairs labelled 1, ``max(0, cos - margin)`` for pairs labelled -1."""
     cos = F.cosine_similarity(x1, x2, dim=-1)
     return torch.where(target > 0, 1 - cos, torch.clamp(cos - margin, min=0))
+
+
+class DistillationLoss(nn.Module):
+    """``weight * T**2 * KL(teacher_T || student_T) + (1 - weight) * CE(student, labels)``.
+
+    ``forward(student_logits, teacher_logits, target=None)``: logits (N, C) float, target
+    (N,) long class indices or None (then only the distillation term, weight ignored).
+    """
+
+    def __init__(self, temperature: float = 2.0, weight: float = 0.5):
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0; got {temperature}")
+        self.temperature, self.weight = temperature, weight
+
+    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                target: torch.Tensor | None = None) -> torch.Tensor:
+        soft = distillation_loss(student_logits, teacher_logits.detach(), self.temperature)
+        if target is None:
+            return soft
+        hard = F.cross_entropy(student_logits, target)
+        return self.weight * soft + (1 - self.weight) * hard
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, weight={self.weight}"

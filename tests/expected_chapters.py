@@ -276,6 +276,34 @@ def beyond_distillation(values: dict[str, str]) -> dict:
     }
 
 
+# --- choosing a loss ---------------------------------------------------------------------------
+
+def choosing_margins(values: dict[str, str]) -> dict:
+    gamma = float(values["focal γ"])
+    m = torch.linspace(-4.0, 4.0, 161, dtype=torch.float64)
+    ones = torch.ones_like(m)
+
+    def focal(inp):
+        # y = +1, so p_t = sigmoid(m) and the focal factor is (1 - sigmoid(m))**gamma
+        return (1 - torch.sigmoid(inp)) ** gamma * F.binary_cross_entropy_with_logits(
+            inp, ones, reduction="none")
+
+    fns = {
+        "logistic (BCE with logits)": lambda inp: F.binary_cross_entropy_with_logits(
+            inp, ones, reduction="none"),
+        "hinge max(0, 1 − m)": lambda inp: torch.clamp(1 - inp, min=0),
+        "focal (γ)": focal,
+        "MSE on σ(z)": lambda inp: (torch.sigmoid(inp) - 1) ** 2,
+    }
+    out = {}
+    xs = m.numpy()
+    for label, fn in fns.items():
+        loss, grad = _grad(fn, m)
+        out[("loss", label)] = (xs, loss)
+        out[("gradient (autograd)", label)] = (xs, grad)
+    return out
+
+
 CHAPTER_EXPECTED = {
     "Binary cross-entropy from a logit": binary_bce,
     "Float32 binary cross-entropy: sigmoid then log against the stable form": binary_float32,
@@ -286,4 +314,5 @@ CHAPTER_EXPECTED = {
     "Multi-label: independent sigmoids against one softmax": multilabel_sigmoid_softmax,
     "Focal loss against cross-entropy over p_t": beyond_focal,
     "Distillation loss against temperature": beyond_distillation,
+    "Classification losses against the margin": choosing_margins,
 }

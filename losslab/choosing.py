@@ -1,0 +1,233 @@
+"""Choosing a loss: the decision guide, ``choose_loss``, and a gallery of common mistakes.
+
+``GUIDE`` is the one table both the chapter's decision guide and ``choose_loss`` read, so
+the two cannot disagree. Each entry of ``MISTAKES`` runs its mistake and reports the
+symptom PyTorch actually shows.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import beyond, widgets
+
+
+@dataclass(frozen=True)
+class Task:
+    """One row of the decision guide."""
+
+    name: str
+    output: str
+    target: str
+    loss: str
+    example: str
+    reason: str
+
+
+GUIDE: dict[str, Task] = {t.name: t for t in [
+    Task("regression", "linear, no activation", "float (N,) or (N, D)", "nn.MSELoss()",
+         "house price", "squared error is smooth and estimates the mean"),
+    Task("regression with outliers", "linear, no activation", "float (N,) or (N, D)",
+         "nn.HuberLoss(delta)", "sensor readings with glitches",
+         "quadratic near 0, linear beyond delta: outliers pull with a capped force"),
+    Task("binary", "1 logit, no sigmoid", "float 0/1, same shape as the logits",
+         "nn.BCEWithLogitsLoss(pos_weight=...)", "spam or not",
+         "sigmoid and log computed together from the logit: stable"),
+    Task("multi-class", "C logits, no softmax", "long class indices (N,)",
+         "nn.CrossEntropyLoss(weight=..., label_smoothing=...)", "digit 0-9",
+         "log-softmax and NLL fused and stable; exactly one class is true"),
+    Task("multi-label", "L logits, no sigmoid", "float multi-hot (N, L)",
+         "nn.BCEWithLogitsLoss(pos_weight=(L,))", "tags of a photo",
+         "one independent yes/no per label; labels do not compete"),
+    Task("sequence with padding", "logits (N, C, L)", "long (N, L), padding = -100",
+         "nn.CrossEntropyLoss(ignore_index=-100)", "next-token prediction",
+         "padded positions are left out of the loss and the mean"),
+    Task("distillation", "student logits (N, C)", "teacher logits (N, C)",
+         "T² · kl_div(log_softmax(s/T), softmax(t/T), 'batchmean')", "compress a big model",
+         "matches the teacher's softened distribution; T² keeps the gradient scale"),
+    Task("imbalanced detection", "logits, no sigmoid", "float 0/1",
+         "sigmoid focal loss (alpha, gamma)", "object vs background boxes",
+         "down-weights the many easy examples so the hard ones count"),
+    Task("embedding", "embedding vectors (N, D)", "anchor, positive, negative",
+         "nn.TripletMarginLoss(margin)", "face verification",
+         "learns distances: same identity closer than different by a margin"),
+]}
+
+
+@dataclass
+class LossChoice:
+    """What ``choose_loss`` returns: a configured loss module and why."""
+
+    task: str
+    loss: nn.Module
+    output: str
+    target: str
+    reason: str
+
+
+def choose_loss(task: str, *, num_classes: int | None = None, positive_rate=None,
+                class_weight: torch.Tensor | None = None, ignore_index: int = -100,
+                delta: float = 1.0, temperature: float = 2.0) -> LossChoice:
+    """A configured loss for a task named in ``GUIDE``, with the output layer and target it needs.
+
+    ``positive_rate``: for "binary" and "multi-label", the share of positives (a float, or a
+    (L,) tensor per label); it sets ``pos_weight = (1 - rate) / rate``. ``class_weight``:
+    (C,) float for "multi-class". Raises ``ValueError`` for an unknown task, listing them.
+    """
+    if task not in GUIDE:
+        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(GUIDE)}")
+    row = GUIDE[task]
+    pos_weight = None
+    if positive_rate is not None:
+        rate = torch.as_tensor(positive_rate, dtype=torch.float32)
+        if ((rate <= 0) | (rate >= 1)).any():
+            raise ValueError(f"positive_rate must lie strictly between 0 and 1; got {rate}")
+        pos_weight = (1 - rate) / rate
+    builders: dict[str, Callable[[], nn.Module]] = {
+        "regression": nn.MSELoss,
+        "regression with outliers": lambda: nn.HuberLoss(delta=delta),
+        "binary": lambda: nn.BCEWithLogitsLoss(pos_weight=pos_weight),
+        "multi-class": lambda: nn.CrossEntropyLoss(weight=class_weight),
+        "multi-label": lambda: nn.BCEWithLogitsLoss(pos_weight=pos_weight),
+        "sequence with padding": lambda: nn.CrossEntropyLoss(ignore_index=ignore_index),
+        "distillation": lambda: beyond.DistillationLoss(temperature=temperature),
+        "imbalanced detection": lambda: beyond.FocalLoss(alpha=0.25, gamma=2.0),
+        "embedding": lambda: nn.TripletMarginLoss(margin=1.0),
+    }
+    if task == "multi-class" and class_weight is not None and num_classes is not None \
+            and class_weight.shape != (num_classes,):
+        raise ValueError(f"class_weight must have shape ({num_classes},); "
+                         f"got {tuple(class_weight.shape)}")
+    return LossChoice(task, builders[task](), row.output, row.target, row.reason)
+
+
+def guide_markdown() -> str:
+    """The decision guide as a Markdown table."""
+    lines = ["| task | output layer | target | loss | example |", "|---|---|---|---|---|"]
+    for t in GUIDE.values():
+        lines.append(f"| {t.name} | {t.output} | {t.target} | `{t.loss}` | {t.example} |")
+    return "\n".join(lines)
+
+
+# --- the gallery of mistakes -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Mistake:
+    """A common mistake: ``run`` makes it and returns the symptom PyTorch shows."""
+
+    name: str
+    fix: str
+    run: Callable[[], str]
+
+
+def _error_of(fn: Callable[[], object]) -> str:
+    try:
+        out = fn()
+    except (RuntimeError, ValueError, IndexError) as err:
+        return f"{type(err).__name__}: {str(err).splitlines()[0]}"
+    return f"no error; result {out}"
+
+
+def _float_class_indices() -> str:
+    return _error_of(lambda: F.cross_entropy(torch.randn(4, 3), torch.tensor([0.0, 2.0, 1.0, 1.0])))
+
+
+def _shape_mismatch() -> str:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        F.mse_loss(torch.zeros(8, 1), torch.ones(8))
+    mse = f"MSE broadcasts with a UserWarning ({len(caught)} warning)"
+    bce = _error_of(lambda: F.binary_cross_entropy_with_logits(torch.zeros(8, 1), torch.ones(8)))
+    return f"{mse}; BCE: {bce}"
+
+
+def _softmax_before_ce() -> str:
+    num_classes = 10
+    onehot_probs = F.one_hot(torch.tensor([3]), num_classes).float()
+    floor = F.cross_entropy(onehot_probs, torch.tensor([3])).item()
+    return (f"no error; with {num_classes} classes the loss cannot go below {floor:.4f} "
+            f"(= log(1 + 9/e) = {math.log1p(9 / math.e):.4f})")
+
+
+def _bce_on_logits() -> str:
+    return _error_of(lambda: F.binary_cross_entropy(torch.tensor([2.5, -1.0]),
+                                                    torch.tensor([1.0, 0.0])))
+
+
+def _sigmoid_then_bce() -> str:
+    z = torch.tensor([40.0], requires_grad=True)
+    loss = F.binary_cross_entropy(torch.sigmoid(z), torch.zeros(1))
+    (g,) = torch.autograd.grad(loss, z)
+    true = F.binary_cross_entropy_with_logits(z, torch.zeros(1))
+    (true_g,) = torch.autograd.grad(true, z)
+    return (f"no error; logit {z.item():.0f} with label 0 gives loss {loss.item():.0f} "
+            f"(true value {true.item():.0f}) and gradient {g.item():.0f} "
+            f"(true value {true_g.item():.0f})")
+
+
+def _onehot_long_to_ce() -> str:
+    onehot = F.one_hot(torch.tensor([0, 2]), 3)
+    return _error_of(lambda: F.cross_entropy(torch.randn(2, 3), onehot))
+
+
+def _forgot_ignore_index() -> str:
+    torch.manual_seed(0)
+    logits = torch.randn(1, 5, 8)
+    target = torch.tensor([[2, 4, 1, 0, 0, 0, 0, 0]])  # 0 pads the sequence
+    counted = F.cross_entropy(logits, target).item()
+    ignored = F.cross_entropy(logits, target, ignore_index=0).item()
+    pads = int((target == 0).sum())
+    return (f"no error; {pads} of {target.numel()} positions are padding and the loss is "
+            f"{counted:.4f} "
+            f"instead of {ignored:.4f}")
+
+
+MISTAKES = [
+    Mistake("float class indices to CrossEntropyLoss", "target.long()", _float_class_indices),
+    Mistake("output (N, 1) against target (N,)", "output.squeeze(1)", _shape_mismatch),
+    Mistake("softmax before CrossEntropyLoss", "pass logits; softmax only for inference",
+            _softmax_before_ce),
+    Mistake("logits into BCELoss", "BCEWithLogitsLoss on the logits", _bce_on_logits),
+    Mistake("sigmoid then BCELoss", "BCEWithLogitsLoss on the logits", _sigmoid_then_bce),
+    Mistake("one-hot long targets to CrossEntropyLoss", "target.argmax(1), or .float()",
+            _onehot_long_to_ce),
+    Mistake("forgetting ignore_index for padding", "ignore_index=<pad id>",
+            _forgot_ignore_index),
+]
+
+
+# --- one picture of the classification losses ------------------------------------------------
+
+GAMMAS = [0.0, 0.5, 1.0, 2.0, 3.0, 5.0]
+
+
+def _ones(x: torch.Tensor) -> torch.Tensor:
+    return torch.ones_like(x)
+
+
+def margin_losses() -> widgets.Figure:
+    """Binary classification losses as functions of the margin m = y z, with gradients."""
+    return widgets.loss_explorer(
+        {
+            "logistic (BCE with logits)": lambda input, target: F.soft_margin_loss(
+                input, _ones(input), reduction="none"),
+            "hinge max(0, 1 − m)": lambda input, target: F.margin_ranking_loss(
+                input, torch.zeros_like(input), _ones(input), margin=1.0, reduction="none"),
+            "focal (γ)": lambda input, target, gamma: beyond.sigmoid_focal_loss(
+                input, _ones(input), alpha=None, gamma=gamma, reduction="none"),
+            "MSE on σ(z)": lambda input, target: F.mse_loss(
+                torch.sigmoid(input), _ones(input), reduction="none"),
+        },
+        controls=[widgets.slider("gamma", GAMMAS, label="focal γ", value=2.0)],
+        x=torch.linspace(-4.0, 4.0, 161, dtype=torch.float64),
+        xlabel="margin m = y·z (label y = ±1)",
+        loss_ylim=(-0.1, 5.0), grad_ylim=(-1.1, 0.1),
+        title="Classification losses against the margin",
+    )
