@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import beyond, widgets
+from . import beyond, tables, widgets
 
 
 @dataclass(frozen=True)
@@ -108,12 +108,18 @@ def choose_loss(task: str, *, num_classes: int | None = None, positive_rate=None
     return LossChoice(task, builders[task](), row.output, row.target, row.reason)
 
 
-def guide_markdown() -> str:
-    """The decision guide as a Markdown table."""
-    lines = ["| task | output layer | target | loss | example |", "|---|---|---|---|---|"]
-    for t in GUIDE.values():
-        lines.append(f"| {t.name} | {t.output} | {t.target} | `{t.loss}` | {t.example} |")
-    return "\n".join(lines)
+def guide_table():
+    """The decision guide as an HTML table (task, output layer, target, loss, example)."""
+    return tables.html_table(
+        ["task", "output layer", "target", "loss", "example"],
+        [[t.name, t.output, t.target, t.loss, t.example] for t in GUIDE.values()],
+        code_columns=[3])
+
+
+def mistakes_table():
+    """Run every mistake of ``MISTAKES``; an HTML table of mistake, symptom and fix."""
+    return tables.html_table(["mistake", "symptom (as run)", "fix"],
+                             [[m.name, m.run(), m.fix] for m in MISTAKES], code_columns=[2])
 
 
 # --- the gallery of mistakes -----------------------------------------------------------------

@@ -304,6 +304,23 @@ def choosing_margins(values: dict[str, str]) -> dict:
     return out
 
 
+# --- losses at scale ---------------------------------------------------------------------------
+
+def scale_precision(values: dict[str, str]) -> dict:
+    c = int(values["classes C"].replace(",", ""))
+    m64 = torch.linspace(0.0, 16.0, 161, dtype=torch.float64)
+    out = {}
+    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16),
+                        ("float16", torch.float16)):
+        m = m64.to(dtype).requires_grad_(True)
+        logits = torch.cat([m[:, None], torch.zeros(161, c - 1, dtype=dtype)], 1)
+        loss = F.cross_entropy(logits, torch.zeros(161, dtype=torch.long), reduction="none")
+        (grad,) = torch.autograd.grad(loss.sum(), m)
+        out[("loss in each dtype", name)] = (m64.numpy(), loss.detach().double().numpy())
+        out[("gradient in each dtype (autograd)", name)] = (m64.numpy(), grad.double().numpy())
+    return out
+
+
 CHAPTER_EXPECTED = {
     "Binary cross-entropy from a logit": binary_bce,
     "Float32 binary cross-entropy: sigmoid then log against the stable form": binary_float32,
@@ -315,4 +332,5 @@ CHAPTER_EXPECTED = {
     "Focal loss against cross-entropy over p_t": beyond_focal,
     "Distillation loss against temperature": beyond_distillation,
     "Classification losses against the margin": choosing_margins,
+    "Cross-entropy computed in float32, bfloat16 and float16": scale_precision,
 }
