@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .checks import ASSIGNMENTS
+from .privileges import fingerprint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Canvas-style download names: <student>_[LATE_]<numbers>_<original name>.ipynb
@@ -281,6 +282,7 @@ def grade_all(
     """Autograde ``jobs`` in parallel into the nbgrader course folder ``course``."""
     workers = workers or os.cpu_count() or 1
     course = course.resolve()
+    os.environ["LOSSLAB_GRADING_FINGERPRINT"] = fingerprint()
     prepare_gradebook(course, {job.assignment for job in jobs})
     outcomes: list[Outcome] = []
     started = time.monotonic()

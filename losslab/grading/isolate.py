@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from .checks import CheckFailed, checks_for
+from .privileges import become, give_to, unprivileged_ids
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +47,7 @@ class Verdict:
     messages: list[str] = field(default_factory=list)
 
 
-def _apply_limits(limits: Limits):
+def _apply_limits(limits: Limits, ids: tuple[int, int] | None = None):
     def apply() -> None:
         memory = limits.memory_mb * 1024 * 1024
         # RLIMIT_DATA bounds heap and anonymous mappings without breaking CUDA's large
@@ -56,6 +57,7 @@ def _apply_limits(limits: Limits):
         size = limits.file_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        become(ids)
 
     return apply
 
@@ -96,7 +98,10 @@ def _run_sandbox(job_dir: Path, limits: Limits) -> tuple[str, int | None, str | 
     env["LOSSLAB_AUTOGRADE"] = "1"
     workdir = job_dir / "cwd"
     workdir.mkdir(exist_ok=True)
+    env["HOME"] = str(workdir)
     results = job_dir / "results"
+    ids = unprivileged_ids()
+    give_to(job_dir, ids)
     process = subprocess.Popen(
         [sys.executable, "-m", "losslab.grading.sandbox", str(job_dir)],
         cwd=workdir,
@@ -105,7 +110,7 @@ def _run_sandbox(job_dir: Path, limits: Limits) -> tuple[str, int | None, str | 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=_apply_limits(limits),
+        preexec_fn=_apply_limits(limits, ids),
     )
     seen: set[str] = set()
     last_step = None

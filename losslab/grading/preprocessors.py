@@ -14,6 +14,9 @@ from __future__ import annotations
 import os
 import re
 import resource
+import shutil
+import tempfile
+from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
@@ -25,6 +28,7 @@ from traitlets import Bool, Float, Integer, Unicode, default
 
 from .checks import ASSIGNMENTS
 from .isolate import Limits, judge_notebook
+from .privileges import become, give_to, unprivileged_ids
 
 CHECK_CALL = re.compile(r"""hidden_check\(\s*["'](\w+)["']\s*,\s*["'](\w+)["']""")
 HIDDEN_REGION = re.compile(r"[^\n]*BEGIN HIDDEN TESTS.*?END HIDDEN TESTS[^\n]*\n?", re.DOTALL)
@@ -55,18 +59,34 @@ class LimitedKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         memory = self.memory_mb * 1024 * 1024
         cpu = self.cpu_seconds
+        ids = unprivileged_ids()
+        env = dict(kw.get("env") or os.environ)
+        if ids is not None:
+            # The kernel runs as a user of its own: it may read its connection file and
+            # write a home folder, nothing else of ours.
+            self._home = tempfile.mkdtemp(prefix="losslab-kernel-")
+            give_to(Path(self._home), ids)
+            give_to(Path(self.connection_file), ids)
+            env["HOME"] = self._home
+            env["IPYTHONDIR"] = os.path.join(self._home, ".ipython")
 
         def limits() -> None:
             resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
             resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            become(ids)
 
         kw["preexec_fn"] = limits
-        env = dict(kw.get("env") or os.environ)
         env["LOSSLAB_AUTOGRADE"] = "1"
         env["MPLBACKEND"] = "Agg"
         kw["env"] = env
         return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        home = getattr(self, "_home", None)
+        if home and not restart:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 class RobustExecute(Execute):

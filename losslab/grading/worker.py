@@ -12,6 +12,8 @@ line: ``{"autograde": bool, "feedback": bool, "error": str}``.
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -21,7 +23,18 @@ def grade_one(course_dir: Path, assignment: str, student: str) -> dict:
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
 
+    from .checks import checks_for
     from .config import configure
+    from .privileges import fingerprint
+
+    # The judge is loaded before any student code runs, and the grading code must be the
+    # code the run started with (student code could try to rewrite it).
+    expected = os.environ.get("LOSSLAB_GRADING_FINGERPRINT")
+    checks_for(assignment)
+    tampered = {"autograde": False, "feedback": False,
+                "error": "the grading code changed during the run; restore it and grade again"}
+    if expected and fingerprint() != expected:
+        return tampered
 
     config = Config()
     configure(config)
@@ -39,11 +52,17 @@ def grade_one(course_dir: Path, assignment: str, student: str) -> dict:
     result["feedback"] = bool(feedback.get("success"))
     if not result["feedback"]:
         result["error"] = _last_line(feedback.get("error") or feedback.get("log") or "")
+    if expected and fingerprint() != expected:
+        return tampered
     return result
 
 
 def _last_line(text: str) -> str:
+    """The most telling line of nbgrader's log: its first real exception, else the last line."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    for line in lines:
+        if re.match(r"^[\w.]*(Error|Exception)\b.*:", line) and "Please see the" not in line:
+            return line[:500]
     return lines[-1][:500] if lines else "unknown error"
 
 

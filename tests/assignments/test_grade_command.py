@@ -103,3 +103,29 @@ def test_sandbox_verdicts_and_limits():
     # The allocation fails under the limit; the cell stops there as it would in a kernel, and
     # the functions defined before it still count.
     assert all(v.passed for v in verdicts.values()), verdicts
+
+
+def test_student_code_runs_as_another_user_only_when_that_user_can_run_python(tmp_path):
+    from losslab.grading import privileges
+
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    (closed / "file.py").write_text("")
+    (closed / "file.py").chmod(0o644)
+    assert not privileges._open_to_others(closed / "file.py")
+    closed.chmod(0o755)
+    tmp_path.chmod(0o755)
+    if all(p.stat().st_mode & 0o001 for p in tmp_path.parents):
+        assert privileges._open_to_others(closed / "file.py")
+    ids = privileges.unprivileged_ids()
+    assert (ids is not None) == privileges.can_switch_users()
+    if ids is None:
+        return
+    canary = tmp_path / "canary.txt"
+    canary.write_text("untouched")
+    canary.chmod(0o644)
+    source = RIGHT + f"\nopen({str(canary)!r}, 'w').write('tampered')\n"
+    verdicts = judge_notebook("stable_bce", _cells(source), limits=Limits(step_seconds=20),
+                              seed=1, device="cpu")
+    assert canary.read_text() == "untouched"
+    assert all(v.passed for v in verdicts.values())
