@@ -12,13 +12,16 @@ from __future__ import annotations
 import csv
 import json
 import os
+import queue
 import re
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -181,38 +184,77 @@ def prepare_gradebook(course: Path, assignments: set[str]) -> None:
                                    f"{result.get('error') or result.get('log')}")
 
 
-def _run_worker(job: Job, work: Path, timeout: float) -> tuple[str, str, Path]:
+class WorkerProcess:
+    """A long-lived ``losslab.grading.worker --serve`` process; restarted when it fails.
+
+    Student code never runs in it (only in the kernels and sandboxes it starts), so one
+    worker can grade submission after submission.
+    """
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+
+    def _start(self) -> subprocess.Popen:
+        if self.process is None or self.process.poll() is not None:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "losslab.grading.worker", "--serve"],
+                cwd=REPO_ROOT, env=_child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, text=True, start_new_session=True, bufsize=1,
+            )
+        return self.process
+
+    def stop(self) -> None:
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait()
+            self.process = None
+
+    def grade(self, course: Path, job: Job, timeout: float) -> dict | str:
+        """The worker's result dict, or a string saying why there is none."""
+        process = self._start()
+        request = {"course": str(course), "assignment": job.assignment, "student": job.student}
+        try:
+            process.stdin.write(json.dumps(request) + "\n")
+            process.stdin.flush()
+        except OSError:
+            self.stop()
+            return "the grading worker could not be started"
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.stop()
+                return f"grading did not finish within {timeout:g} seconds"
+            ready, _, _ = select.select([process.stdout], [], [], remaining)
+            if not ready:
+                continue
+            line = process.stdout.readline()
+            if not line:
+                code = process.wait()
+                self.stop()
+                return f"the grading worker stopped (exit code {code})"
+            if line.startswith("LOSSLAB-RESULT "):
+                return json.loads(line.split(" ", 1)[1])
+
+
+def _run_worker(job: Job, work: Path, timeout: float,
+                worker: WorkerProcess) -> tuple[str, str, Path]:
     folder = work / f"{job.assignment}--{job.student}"
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy2(work / "gradebook.db", folder / "gradebook.db")
     target = folder / "submitted" / job.student / job.assignment
     shutil.copytree(job.folder, target, dirs_exist_ok=True)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "losslab.grading.worker", str(folder), job.assignment,
-         job.student],
-        cwd=folder, env=_child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True, start_new_session=True,
-    )
-    try:
-        stdout, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        return "failed", f"grading did not finish within {timeout:g} seconds", folder
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    for line in stdout.splitlines():
-        if line.startswith("LOSSLAB-RESULT "):
-            result = json.loads(line.split(" ", 1)[1])
-            if result["autograde"] and result["feedback"]:
-                return "graded", "", folder
-            if result["autograde"]:
-                return "graded", f"feedback failed: {result['error']}", folder
-            return "failed", result["error"], folder
-    return "failed", f"the grading worker stopped (exit code {process.returncode})", folder
+    result = worker.grade(folder, job, timeout)
+    if isinstance(result, str):
+        return "failed", result, folder
+    if result["autograde"] and result["feedback"]:
+        return "graded", "", folder
+    if result["autograde"]:
+        return "graded", f"feedback failed: {result['error']}", folder
+    return "failed", result["error"], folder
 
 
 def merge_result(course: Path, job: Job, folder: Path) -> tuple[float, float, bool]:
@@ -232,8 +274,11 @@ def merge_result(course: Path, job: Job, folder: Path) -> tuple[float, float, bo
             shutil.rmtree(submitted)
         shutil.copytree(job.folder, submitted)
 
-    with Gradebook(f"sqlite:///{folder / 'gradebook.db'}") as worker, \
+    with warnings.catch_warnings(), \
+            Gradebook(f"sqlite:///{folder / 'gradebook.db'}") as worker, \
             Gradebook(f"sqlite:///{course / 'gradebook.db'}") as master:
+        # nbgrader's own session handling warns about objects it adds itself.
+        warnings.simplefilter("ignore")
         done = worker.find_submission(job.assignment, job.student)
         student = worker.find_student(job.student)
         master.update_or_create_student(
@@ -289,10 +334,13 @@ def grade_all(
     with tempfile.TemporaryDirectory(prefix="losslab-grade-") as tmp:
         work = Path(tmp)
         shutil.copy2(course / "gradebook.db", work / "gradebook.db")
+        idle: queue.Queue[WorkerProcess] = queue.Queue()
+        for _ in range(workers):
+            idle.put(WorkerProcess())
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {}
             for job in jobs:
-                futures[pool.submit(_timed_worker, job, work, timeout)] = job
+                futures[pool.submit(_timed_worker, job, work, timeout, idle)] = job
             for done, future in enumerate(as_completed(futures), start=1):
                 job = futures[future]
                 try:
@@ -311,12 +359,18 @@ def grade_all(
                     shutil.rmtree(folder, ignore_errors=True)
                 outcomes.append(outcome)
                 progress(_progress_line(done, len(jobs), outcome, time.monotonic() - started))
+        while not idle.empty():
+            idle.get().stop()
     return outcomes
 
 
-def _timed_worker(job: Job, work: Path, timeout: float):
+def _timed_worker(job: Job, work: Path, timeout: float, idle: queue.Queue):
     start = time.monotonic()
-    status, message, folder = _run_worker(job, work, timeout)
+    worker = idle.get()
+    try:
+        status, message, folder = _run_worker(job, work, timeout, worker)
+    finally:
+        idle.put(worker)
     return status, message, folder, time.monotonic() - start
 
 

@@ -1,6 +1,7 @@
 """Autograde one submission in its own course folder: ``python -m losslab.grading.worker``.
 
-Run by the parallel grader, one process per submission::
+The parallel grader keeps one worker per core (``--serve``) and hands each a submission at a
+time; by hand::
 
     python -m losslab.grading.worker COURSE_DIR ASSIGNMENT STUDENT
 
@@ -66,10 +67,27 @@ def _last_line(text: str) -> str:
     return lines[-1][:500] if lines else "unknown error"
 
 
+def serve() -> int:
+    """Grade one job per line of stdin (``{"course", "assignment", "student"}``), reporting
+    each on stdout; imports are paid once per worker instead of once per submission."""
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        job = json.loads(line)
+        try:
+            result = grade_one(Path(job["course"]).resolve(), job["assignment"], job["student"])
+        except Exception as error:  # noqa: BLE001 - report it and take the next job
+            result = {"autograde": False, "feedback": False, "error": repr(error)[:500]}
+        print("LOSSLAB-RESULT " + json.dumps(result), flush=True)
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--serve"]:
+        return serve()
     if len(argv) != 3:
-        print("usage: python -m losslab.grading.worker COURSE_DIR ASSIGNMENT STUDENT",
-              file=sys.stderr)
+        print("usage: python -m losslab.grading.worker COURSE_DIR ASSIGNMENT STUDENT\n"
+              "       python -m losslab.grading.worker --serve", file=sys.stderr)
         return 2
     result = grade_one(Path(argv[0]).resolve(), argv[1], argv[2])
     print("LOSSLAB-RESULT " + json.dumps(result), flush=True)
