@@ -6,6 +6,8 @@
   script is written once.
 - The theme logs an error when no colour mode was ever chosen; the default becomes
   ``auto`` (follow the reader's system setting).
+- The theme puts a Colab button on every notebook page, but Colab opens only ``.ipynb``
+  files: a page written in MyST markdown keeps its Binder button and loses the Colab one.
 """
 
 from __future__ import annotations
@@ -22,7 +24,16 @@ def _config_inited(app, config) -> None:
     config.html_context = context
 
 
+def _drop_colab_unless_ipynb(context) -> None:
+    if context.get("page_source_suffix") == ".ipynb":
+        return
+    for group in context.get("header_buttons") or []:
+        if group.get("label") == "launch-buttons":
+            group["buttons"] = [b for b in group["buttons"] if b.get("text") != "Colab"]
+
+
 def _page_context(app, pagename, templatename, context, doctree) -> None:
+    _drop_colab_unless_ipynb(context)
     scripts = context.get("script_files")
     if not scripts:
         return
