@@ -218,6 +218,19 @@ def precision_explorer() -> widgets.Figure:
                             style=styles[name], color=i)
              for i, name in enumerate(DTYPES)],
         ))
+    exact: dict = {}
+
+    def error(c, name):
+        if c not in exact:
+            exact[c] = margin_ce(c, torch.float64)[0]
+        return curves(c, name)[0] - exact[c]
+
+    panels.append(widgets.Panel(
+        "loss error against float64", "target logit margin m", "loss − float64 loss",
+        [widgets.Series(name, xs, lambda c, name=name: error(c, name), ("c",),
+                        style=styles[name], color=i)
+         for i, name in enumerate(DTYPES)],
+    ))
     return widgets.figure(
         panels,
         [widgets.dropdown("c", {f"{c:,}": c for c in PRECISION_CLASSES}, label="classes C",

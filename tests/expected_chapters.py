@@ -200,9 +200,9 @@ def multilabel_sigmoid_softmax(values: dict[str, str]) -> dict:
         ("probabilities per label (A, B, C)", "softmax(z), one distribution"): (
             pos, F.softmax(now, 0).numpy()),
         ("probabilities per label (A, B, C)", "thresholds"): (pos, np.array([t_a, t_b, 0.5])),
-        ("probabilities per label (A, B, C)", "A decided on"): (
+        ("probabilities per label (A, B, C)", "A decision (1 = on)"): (
             np.array([-0.15]), np.array([float(torch.sigmoid(now[0]).item() >= t_a)])),
-        ("probabilities per label (A, B, C)", "B decided on"): (
+        ("probabilities per label (A, B, C)", "B decision (1 = on)"): (
             np.array([0.85]), np.array([float(torch.sigmoid(now[1]).item() >= t_b)])),
         (loss_panel, "BCE, independent sigmoids"): (xs, bce.detach().numpy()),
         (loss_panel, "CE, one softmax"): (xs, ce.detach().numpy()),
@@ -309,6 +309,8 @@ def choosing_margins(values: dict[str, str]) -> dict:
 def scale_precision(values: dict[str, str]) -> dict:
     c = int(values["classes C"].replace(",", ""))
     m64 = torch.linspace(0.0, 16.0, 161, dtype=torch.float64)
+    exact_logits = torch.cat([m64[:, None], torch.zeros(161, c - 1, dtype=torch.float64)], 1)
+    exact = F.cross_entropy(exact_logits, torch.zeros(161, dtype=torch.long), reduction="none")
     out = {}
     for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16),
                         ("float16", torch.float16)):
@@ -318,6 +320,8 @@ def scale_precision(values: dict[str, str]) -> dict:
         (grad,) = torch.autograd.grad(loss.sum(), m)
         out[("loss in each dtype", name)] = (m64.numpy(), loss.detach().double().numpy())
         out[("gradient in each dtype (autograd)", name)] = (m64.numpy(), grad.double().numpy())
+        out[("loss error against float64", name)] = (
+            m64.numpy(), loss.detach().double().numpy() - exact.numpy())
     return out
 
 
