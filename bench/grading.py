@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "assignments"))
 sys.path.insert(0, str(ROOT))
 
-from fixtures import FIXTURES  # noqa: E402
-from helpers import (  # noqa: E402
+from assignment_fixtures import FIXTURES  # noqa: E402
+from assignment_helpers import (  # noqa: E402
     ASSIGNMENTS,
     cell_scores,
     grading_env,

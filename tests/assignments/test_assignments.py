@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from fixtures import FIXTURES, TEST_CELLS
-from helpers import (
+from assignment_fixtures import FIXTURES, TEST_CELLS
+from assignment_helpers import (
     ASSIGNMENTS,
     CHECK_CALL,
     ROOT,

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import zipfile
 
-from helpers import ROOT, grading_env, student_notebook, write_submission
+from assignment_helpers import ROOT, grading_env, student_notebook, write_submission
 
 from losslab.grading.isolate import Limits, forbidden_uses, judge_notebook
 
