@@ -36,7 +36,10 @@ def invalidate_stale_cache(build_dir: Path) -> bool:
     digest = package_digest()
     stale = stamp.is_file() and stamp.read_text() != digest
     if stale or not stamp.is_file():
+        # Both caches go: the executed notebooks, and Sphinx's record of which pages are
+        # up to date (or it would keep the pages made with the old package).
         shutil.rmtree(build_dir / ".jupyter_cache", ignore_errors=True)
+        shutil.rmtree(build_dir / ".doctrees", ignore_errors=True)
     build_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(digest)
     return stale
