@@ -236,9 +236,26 @@ def lab_browser(lab: Lab, outside: Outside) -> Iterator:
             context.close()
 
 
+def _stop_browser() -> None:
+    """Kill the Chromium that this process's Playwright driver started.
+
+    Playwright then fails every pending call at once ("target closed"); killing the
+    driver itself instead can leave a call waiting for ever.
+    """
+    import psutil
+
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if "run-driver" not in " ".join(child.cmdline()):
+                continue
+            for browser_proc in child.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    browser_proc.kill()
+
+
 @contextlib.contextmanager
 def watchdog(seconds: float, procs: list[subprocess.Popen]) -> Iterator[threading.Event]:
-    """Stop the server (so every browser wait fails fast) once ``seconds`` have passed."""
+    """After ``seconds``, stop the server and the browser: every pending wait then fails."""
     fired = threading.Event()
 
     def fire():
@@ -246,6 +263,7 @@ def watchdog(seconds: float, procs: list[subprocess.Popen]) -> Iterator[threadin
         for proc in procs:
             with contextlib.suppress(Exception):
                 _stop(proc)
+        _stop_browser()
 
     timer = threading.Timer(seconds, fire)
     timer.daemon = True
@@ -425,5 +443,7 @@ def test_chapter_and_assignment_live_in_jupyterlab(tmp_path):
                     f"stopped; server log:\n{lab.log_tail()}") from None
             raise
     assert not fired.is_set(), f"the JupyterLab test ran past its {DEADLINE_S} s deadline"
-    print(f"JupyterLab test: {time.monotonic() - start:.1f} s; "
-          f"blocked outside requests: {outside.requests or 'none'}")
+    # JupyterLab and the course's widgets need nothing from the internet.
+    assert not outside.requests, (
+        f"expected JupyterLab to request nothing outside 127.0.0.1; blocked {outside.requests}")
+    print(f"JupyterLab test: {time.monotonic() - start:.1f} s")
