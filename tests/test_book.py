@@ -6,9 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jupytext
-import nbclient
-import pytest
 from test_site_browser import toc_files
 
 from losslab import build
@@ -77,24 +74,6 @@ def test_no_page_loads_anything_from_another_host():
     pages = [HTML / f"{f}.html" for f in toc_files()]
     offenders = {p.name: EXTERNAL.findall(p.read_text()) for p in pages}
     assert {k: v for k, v in offenders.items() if v} == {}
-
-
-def chapter_paths() -> list[Path]:
-    return [ROOT / f"{f}.md" for f in toc_files() if (ROOT / f"{f}.md").is_file()
-            and "```{code-cell}" in (ROOT / f"{f}.md").read_text()]
-
-
-@pytest.mark.parametrize("path", chapter_paths(), ids=lambda p: p.stem)
-def test_chapter_executes_headless(path):
-    """Each chapter runs top to bottom in a fresh kernel, with no front end and no widget
-    waiting for one."""
-    nb = jupytext.read(path)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
-    assert errors == []
 
 
 def test_ruff_passes():

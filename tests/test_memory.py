@@ -1,7 +1,8 @@
-"""Every chapter and every assignment solution runs within Binder's guaranteed 1 GB.
+"""Every chapter and every assignment solution runs headless, within Binder's 1 GB.
 
-Each notebook runs in a fresh kernel (``bench/memory.py`` does the measuring: the
-kernel's ``VmHWM`` plus the sampled peak of any process it starts).
+Each notebook runs top to bottom in a fresh kernel through nbclient, with no front end:
+a failing cell, or a widget waiting for a front end, fails it. ``bench/memory.py`` does
+the measuring: the kernel's ``VmHWM`` plus the sampled peak of any process it starts.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def test_there_are_chapters_and_solutions_to_measure():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
-def test_kernel_peak_memory_is_under_binders_1_gb(path):
+def test_runs_headless_with_kernel_peak_memory_under_binders_1_gb(path):
     peak = memory.measure(path)
     print()
     print(memory.table([peak]))
