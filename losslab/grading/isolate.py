@@ -214,7 +214,9 @@ def judge_notebook(
                     stops[failed] = f"while this test ran, {reason}"
                 start = failed + 1
             else:
-                where = f" in cell {last_step.split('-')[1]}" if last_step else ""
+                where = ""
+                if last_step:
+                    where = f" in the cell starting {_first_line(cells[int(last_step[5:])])!r}"
                 for position in pending:
                     if position not in outputs:
                         stops[position] = f"while your notebook's code ran{where}, {reason}"
@@ -232,6 +234,12 @@ def judge_notebook(
                 messages.extend(_judge_one(check, inputs[key], outputs[position].get(key), sources))
         verdicts[item["grade_id"]] = Verdict(passed=not messages, messages=messages)
     return verdicts
+
+
+def _first_line(item: dict) -> str:
+    lines = [line.strip() for line in item.get("source", "").splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    return first if len(first) <= 60 else first[:57] + "..."
 
 
 def _judge_one(check, inputs: dict, outputs: dict | None, sources: list[str]) -> list[str]:

@@ -217,6 +217,10 @@ def test_feedback_explains_visible_failures(batch):
     hang = _visible_text(batch["course"] / "feedback" / "hostile_loop_in_function" /
                          "focal_loss" / "focal_loss.html")
     assert "did not finish within" in hang
+    exited = _visible_text(batch["course"] / "feedback" / "hostile_os_exit_top_level" /
+                           "focal_loss" / "focal_loss.html")
+    assert "in the cell starting 'def focal_loss(logits, target" in exited
+    assert "exited" in exited
     forbidden = _visible_text(batch["course"] / "feedback" / "ce_calls_torch_log_softmax" /
                               "manual_cross_entropy" / "manual_cross_entropy.html")
     assert "asks you not to use" in forbidden and "log_softmax" in forbidden
