@@ -213,6 +213,9 @@ def bce_with_logits(logits, target, pos_weight=None, reduction="mean"):
 '''
 
 BCE_CALLS_TORCH = '''
+import torch.nn.functional as F
+
+
 def bce_with_logits(logits, target, pos_weight=None, reduction="mean"):
     loss_fn = getattr(F, "binary_cross_entropy" + "_with_logits")
     return loss_fn(logits, target, pos_weight=pos_weight, reduction=reduction)
@@ -242,6 +245,9 @@ def cross_entropy(logits, target, ignore_index=-100, reduction="mean"):
 '''
 
 CE_USES_F = '''
+import torch.nn.functional as F
+
+
 def log_softmax(logits, dim=-1):
     return F.log_softmax(logits, dim=dim)
 '''
