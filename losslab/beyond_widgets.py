@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -32,13 +34,8 @@ def focal_curve(gamma: float, alpha: float | None, positive: bool):
 def focal_explorer() -> widgets.Figure:
     """Focal loss against cross-entropy over p_t, with gamma, alpha and the label."""
     xs = P_T.numpy()
-    cache: dict = {}
-
-    def focal(gamma, alpha, positive):
-        key = (gamma, alpha, positive)
-        if key not in cache:
-            cache[key] = focal_curve(gamma, alpha, positive)
-        return cache[key]
+    # Loss and gradient come from one autograd pass; compute it once per setting.
+    focal = functools.cache(focal_curve)
 
     ce = {b: focal_curve(0.0, None, b) for b in (False, True)}
     series = []

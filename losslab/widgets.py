@@ -10,6 +10,7 @@ carries a matplotlib PNG of its first state for viewers without widget support.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import itertools
 from collections.abc import Callable, Mapping, Sequence
@@ -363,13 +364,10 @@ def loss_explorer(
     for color, (label, fn) in enumerate(loss_fns.items()):
         accepted = losses.accepted_params(fn)
         depends = tuple(n for n in names if n in accepted or "*" in accepted)
-        cache: dict = {}
-
-        def pair(fn=fn, cache=cache, **params):
-            key = tuple(sorted(params.items()))
-            if key not in cache:
-                cache[key] = losses.loss_and_grad(fn, x + target, float(target), **params)
-            return cache[key]
+        # Loss and gradient come from one autograd pass; compute it once per setting.
+        @functools.cache
+        def pair(fn=fn, **params):
+            return losses.loss_and_grad(fn, x + target, float(target), **params)
 
         xs = (x).double().numpy()
         loss_series.append(Series(label, xs, lambda pair=pair, **p: pair(**p)[0], depends,

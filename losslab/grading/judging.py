@@ -75,6 +75,15 @@ def expect_close(
     return actual
 
 
+def expect_finite_gradient(out: dict, reference_grad: torch.Tensor, what: str, *,
+                           device: str, dtype: torch.dtype) -> None:
+    """Check a packed gradient: finite everywhere, and close to ``reference_grad``."""
+    grad = tensor_result(out, what, device=device, dtype=dtype)
+    if not bool(torch.isfinite(grad).all()):
+        raise CheckFailed(f"{what}: the gradient contains inf or nan")
+    expect_close(out, reference_grad.to(dtype), what, device=device, hidden=True, atol=1e-6)
+
+
 def python_result(out: dict, what: str) -> object:
     """A plain Python value the student returned (str, int, float, bool, None)."""
     if "error" in out:

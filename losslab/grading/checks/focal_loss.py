@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..judging import expect_close, tensor_result
-from . import Check, CheckFailed
+from ..judging import expect_close, expect_finite_gradient
+from . import Check
 
 FUNCTION = "focal_loss"
 REDUCTIONS = ("none", "mean", "sum")
@@ -137,13 +137,8 @@ def _judge_extreme(inputs, outputs):
         leaf = case["logits"].double().clone().requires_grad_(True)
         reference(leaf, case["target"].double(), case["alpha"], case["gamma"],
                   case["reduction"]).sum().backward()
-        what = f"gradient of {_describe(case)}"
-        grad = tensor_result(outputs[f"grad{i}"], what, device=outputs["__device__"],
-                             dtype=case["logits"].dtype)
-        if not bool(torch.isfinite(grad).all()):
-            raise CheckFailed(f"{what}: the gradient contains inf or nan")
-        expect_close(outputs[f"grad{i}"], leaf.grad.to(case["logits"].dtype), what,
-                     device=outputs["__device__"], hidden=True, atol=1e-6)
+        expect_finite_gradient(outputs[f"grad{i}"], leaf.grad, f"gradient of {_describe(case)}",
+                               device=outputs["__device__"], dtype=case["logits"].dtype)
 
 
 def _placement_inputs(gen):
