@@ -27,7 +27,7 @@ from test_site_browser import site_pages  # noqa: E402
 
 from losslab import build  # noqa: E402
 
-BOOK_FILES = ["_config.yml", "_toc.yml", "intro.md", "chapters", "site_assets"]
+BOOK_FILES = ["_config.yml", "_toc.yml", "intro.md", "chapters", "exercises", "site_assets"]
 MOVES = 50
 
 LATENCY_JS = """async ([figIndex, ctlIndex, moves]) => {
@@ -65,6 +65,8 @@ LATENCY_JS = """async ([figIndex, ctlIndex, moves]) => {
 def timed_build(book: Path) -> tuple[float, int]:
     start = time.perf_counter()
     proc = build.build(book)
+    if proc.returncode:
+        print(proc.stdout[-4000:], proc.stderr[-4000:], sep="\n")
     return time.perf_counter() - start, proc.returncode
 
 
