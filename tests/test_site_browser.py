@@ -200,14 +200,10 @@ def test_every_control_moves_the_curves_to_torch_values(site, page_name):
 
 @pytest.mark.parametrize("page_name", _widget_pages()[:2])
 def test_widgets_fit_a_phone_and_follow_the_dark_theme(site, page_name):
-    base, context = site
-    page = context.new_page()
+    page, log, views = load(site, page_name)
     try:
         page.set_viewport_size({"width": 375, "height": 800})
-        page.route("**/*", lambda route: route.continue_()
-                   if route.request.url.startswith(base.split("/loss")[0]) else route.abort())
-        page.goto(base + page_name)
-        page.wait_for_selector(".losslab-plot path.ll-series")
+        page.wait_for_timeout(200)
         overflow = page.evaluate("""() => Array.from(document.querySelectorAll('.losslab-figure'))
             .map(f => f.getBoundingClientRect()).filter(r => r.right > window.innerWidth + 1)
             .length""")
