@@ -28,12 +28,12 @@ $(NODE_STAMP): package.json package-lock.json
 # The JavaScript the site serves itself: MathJax, requirejs, the html-manager embed bundle,
 # anywidget's AMD module and our loader configuration.
 assets: $(WIDGET_ASSETS)
-$(WIDGET_ASSETS): $(VENV_STAMP) $(NODE_STAMP) losslab/assets.py losslab/static/widget-loader.js
-	$(PY) -m losslab.assets site_assets
+$(WIDGET_ASSETS): $(VENV_STAMP) $(NODE_STAMP) losslab/site/assets.py losslab/site/static/widget-loader.js
+	$(PY) -m losslab.site.assets site_assets
 	touch $@
 
 book: $(VENV_STAMP) $(WIDGET_ASSETS)
-	$(PY) -m losslab.build
+	$(PY) -m losslab.site.build
 
 test: book
 	$(PY) -m pytest

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from browser import PageLog, browser, open_page, serve  # noqa: E402
 from test_site_browser import site_pages  # noqa: E402
 
-from losslab import build  # noqa: E402
+from losslab.site import build  # noqa: E402
 
 BOOK_FILES = ["_config.yml", "_toc.yml", "intro.md", "chapters", "exercises", "site_assets"]
 MOVES = 50

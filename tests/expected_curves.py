@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from expected_chapters import CHAPTER_EXPECTED
 
-from losslab import fitting, regression
+from losslab.figures import regression
+from losslab.losses import fitting
 
 
 def _curve(fn, x, **kw):

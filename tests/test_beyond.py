@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from losslab import beyond
+from losslab.losses import beyond
 
 torch.manual_seed(0)
 

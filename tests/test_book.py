@@ -8,7 +8,7 @@ from pathlib import Path
 
 from test_site_browser import toc_files
 
-from losslab import build
+from losslab.site import build
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"

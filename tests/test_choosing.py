@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from losslab import beyond, choosing
+from losslab.losses import beyond, choosing
 
 
 def test_guide_and_choose_loss_cover_the_same_tasks():
@@ -61,6 +61,6 @@ def test_each_mistake_shows_the_symptom_the_chapter_describes():
 
 
 def test_tables_escape_their_cells():
-    from losslab import tables
+    from losslab.site import tables
     out = tables.html_table(["a"], [["<b>x</b>"]], code_columns=[0]).data
     assert "&lt;b&gt;x&lt;/b&gt;" in out and "<code>" in out

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from losslab import classification
+from losslab.losses import classification
 
 torch.manual_seed(0)
 

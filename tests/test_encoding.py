@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from losslab import encoding
+from losslab.engine import encoding
 
 
 def test_round_trip_is_within_half_a_step():

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from losslab import fitting, losses
+from losslab.losses import curves, fitting
+from losslab.losses import regression as losses
 
 _GEN = torch.Generator().manual_seed(3)
 ERRORS = torch.cat([torch.linspace(-6, 6, 601, dtype=torch.float64),
@@ -20,7 +21,7 @@ def test_formula_and_torch_agree_with_autograd_and_analytic_gradient(name, value
     inp = target + ERRORS
     torch_value = entry.torch_fn(inp, target, **kwargs)
     assert torch.allclose(entry.formula(inp, target, **kwargs), torch_value, atol=1e-12)
-    loss, grad = losses.loss_and_grad(entry.torch_fn, inp, target, **kwargs)
+    loss, grad = curves.loss_and_grad(entry.torch_fn, inp, target, **kwargs)
     assert torch.allclose(torch.from_numpy(loss), torch_value, atol=1e-12)
     assert torch.allclose(torch.from_numpy(grad), entry.grad(inp, target, **kwargs), atol=1e-12)
 
@@ -28,9 +29,9 @@ def test_formula_and_torch_agree_with_autograd_and_analytic_gradient(name, value
 def test_gradients_are_2e_sign_and_clipped():
     e = torch.tensor([-5.0, -0.3, 0.0, 0.4, 2.0], dtype=torch.float64)
     zero = torch.zeros_like(e)
-    assert losses.loss_and_grad(losses.mse, e, zero)[1].tolist() == [-10.0, -0.6, 0.0, 0.8, 4.0]
-    assert losses.loss_and_grad(losses.l1, e, zero)[1].tolist() == [-1.0, -1.0, 0.0, 1.0, 1.0]
-    huber = losses.loss_and_grad(losses.huber, e, zero, delta=1.0)[1]
+    assert curves.loss_and_grad(losses.mse, e, zero)[1].tolist() == [-10.0, -0.6, 0.0, 0.8, 4.0]
+    assert curves.loss_and_grad(losses.l1, e, zero)[1].tolist() == [-1.0, -1.0, 0.0, 1.0, 1.0]
+    huber = curves.loss_and_grad(losses.huber, e, zero, delta=1.0)[1]
     assert huber.tolist() == pytest.approx([-1.0, -0.3, 0.0, 0.4, 1.0])
 
 
@@ -57,7 +58,7 @@ def test_weighted_mse_matches_the_definition_and_plain_mse_for_equal_weights():
 
 def test_a_loss_returning_a_scalar_gets_a_clear_error():
     with pytest.raises(ValueError, match="one loss per point"):
-        losses.loss_and_grad(lambda i, t: F.mse_loss(i, t), torch.linspace(-1, 1, 5))
+        curves.loss_and_grad(lambda i, t: F.mse_loss(i, t), torch.linspace(-1, 1, 5))
 
 
 def exact_l1_line(x, y):

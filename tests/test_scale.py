@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from losslab import scale
+from losslab.losses import scale
 
 torch.manual_seed(0)
 

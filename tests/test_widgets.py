@@ -8,7 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from losslab import encoding, losses, regression, widgets
+from losslab.engine import encoding, widgets
+from losslab.figures import regression
+from losslab.losses import regression as losses
 
 
 def shown_curves(fig: widgets.Figure) -> dict:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import widgets
+from ..engine import widgets
 
 BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64]
 WEIGHTS = np.linspace(-1.0, 5.0, 121)

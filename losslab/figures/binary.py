@@ -6,7 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import classification, losses, widgets
+from ..engine import widgets
+from ..losses import classification, curves
 
 LOGITS = [float(v) for v in np.arange(-6.0, 6.01, 0.5)]
 POS_WEIGHTS = [0.5, 1.0, 2.0, 5.0]
@@ -30,12 +31,12 @@ def bce_explorer() -> widgets.Figure:
     def curve(label: bool, pos_weight: float):
         key = (bool(label), pos_weight)
         if key not in cache:
-            cache[key] = losses.loss_and_grad(_bce(pos_weight), CURVE_Z, float(label))
+            cache[key] = curves.loss_and_grad(_bce(pos_weight), CURVE_Z, float(label))
         return cache[key]
 
     def at(z: float, label: bool, pos_weight: float):
         point = torch.tensor([z], dtype=torch.float64)
-        return losses.loss_and_grad(_bce(pos_weight), point, float(label))
+        return curves.loss_and_grad(_bce(pos_weight), point, float(label))
 
     depends_curve = ("label", "pos_weight")
     depends_point = ("z", "label", "pos_weight")
@@ -88,7 +89,7 @@ def float32_breakdown() -> widgets.Figure:
 
         def pair(label, fn=fn, cache=cache):
             if label not in cache:
-                cache[label] = losses.loss_and_grad(fn, WIDE_Z, float(label))
+                cache[label] = curves.loss_and_grad(fn, WIDE_Z, float(label))
             return cache[label]
 
         loss_series.append(widgets.Series(name, xs, lambda label, pair=pair: pair(label)[0],

@@ -1,6 +1,6 @@
 """Copy the JavaScript the static site serves itself into a folder.
 
-Run as ``python -m losslab.assets DEST``. ``DEST/mathjax`` receives MathJax 3 (npm
+Run as ``python -m losslab.site.assets DEST``. ``DEST/mathjax`` receives MathJax 3 (npm
 ``mathjax``) for the formulas; ``DEST/widgets`` receives:
 
 - ``require.js`` (npm ``requirejs``), the module loader the widget embedder needs;
@@ -16,7 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HTML_MANAGER = ROOT / "node_modules" / "@jupyter-widgets" / "html-manager" / "dist"
 REQUIREJS = ROOT / "node_modules" / "requirejs" / "require.js"
 MATHJAX = ROOT / "node_modules" / "mathjax" / "es5"
@@ -84,7 +84,7 @@ def copy_widget_assets(dest: Path) -> list[Path]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m losslab.assets DEST", file=sys.stderr)
+        print("usage: python -m losslab.site.assets DEST", file=sys.stderr)
         return 2
     written = copy_assets(Path(argv[0]))
     print(f"copied {len(written)} site assets into {argv[0]}")

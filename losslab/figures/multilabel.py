@@ -6,7 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import classification, widgets
+from ..engine import widgets
+from ..losses import classification
 
 LABELS = ("A", "B", "C")
 TARGET = torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)  # A and B present, C absent

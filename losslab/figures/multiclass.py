@@ -8,7 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import classification, widgets
+from ..engine import widgets
+from ..losses import classification
 
 LOGIT_VALUES = [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]
 SWEEP = torch.linspace(-6.0, 6.0, 61, dtype=torch.float64)

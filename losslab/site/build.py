@@ -1,4 +1,4 @@
-"""Build the book: ``python -m losslab.build`` (what ``make book`` runs).
+"""Build the book: ``python -m losslab.site.build`` (what ``make book`` runs).
 
 Runs Jupyter Book 1 with warnings as errors, so a warning or a failing cell fails the
 build; chapters are executed through the cache, so an unchanged chapter is not re-run.
@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def package_digest() -> str:

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import fitting, losses, widgets
+from ..engine import widgets
+from ..losses import fitting, regression
 
 DELTAS = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0]
 OUTLIER_SHIFTS = [0.0, 2.5, 5.0, 7.5, 10.0, 15.0, 20.0, 25.0, 30.0]
@@ -18,10 +19,10 @@ def loss_curves() -> widgets.Figure:
     """MSE, L1, Huber(delta) and SmoothL1(beta) with their autograd gradients, live."""
     return widgets.loss_explorer(
         {
-            "MSE": losses.mse,
-            "L1": losses.l1,
-            "Huber(δ)": losses.huber,
-            "SmoothL1(β)": losses.smooth_l1,
+            "MSE": regression.mse,
+            "L1": regression.l1,
+            "Huber(δ)": regression.huber,
+            "SmoothL1(β)": regression.smooth_l1,
         },
         controls=[
             widgets.slider("delta", DELTAS, label="Huber δ", value=1.0),

@@ -1,7 +1,7 @@
 """Live widgets: ipywidgets controls linked in the browser to an anywidget SVG plot.
 
 Curves are computed in Python when a figure is made, for every combination of the
-control values, and shipped to the browser compactly (see ``losslab.encoding``). The
+control values, and shipped to the browser compactly (see ``losslab.engine.encoding``). The
 controls are tied to the plot with ``jslink``, so moving one redraws the plot with no
 kernel behind it: in JupyterLab and on the static site alike. The figure's output also
 carries a matplotlib PNG of its first state for viewers without widget support.
@@ -23,7 +23,8 @@ import numpy as np
 import torch
 import traitlets
 
-from . import encoding, losses, plots
+from ..losses import curves
+from . import encoding, plots
 
 STATIC = Path(__file__).parent / "static"
 MAX_CONTROLS = 4
@@ -337,7 +338,7 @@ def _snapshot_png(spec_panels, panels, curves, idx, by_name) -> bytes:
 # --- loss explorers -------------------------------------------------------------------------
 
 def loss_explorer(
-    loss_fns: Mapping[str, losses.LossFn],
+    loss_fns: Mapping[str, curves.LossFn],
     controls: Sequence[Control] = (),
     x: torch.Tensor | None = None,
     target: float = 0.0,
@@ -362,12 +363,12 @@ def loss_explorer(
     names = [c.name for c in controls]
     loss_series, grad_series = [], []
     for color, (label, fn) in enumerate(loss_fns.items()):
-        accepted = losses.accepted_params(fn)
+        accepted = curves.accepted_params(fn)
         depends = tuple(n for n in names if n in accepted or "*" in accepted)
         # Loss and gradient come from one autograd pass; compute it once per setting.
         @functools.cache
         def pair(fn=fn, **params):
-            return losses.loss_and_grad(fn, x + target, float(target), **params)
+            return curves.loss_and_grad(fn, x + target, float(target), **params)
 
         xs = (x).double().numpy()
         loss_series.append(Series(label, xs, lambda pair=pair, **p: pair(**p)[0], depends,

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import beyond, widgets
+from ..engine import widgets
+from ..losses import beyond
 
 GAMMAS = [0.0, 0.5, 1.0, 2.0, 3.0, 5.0]
 ALPHAS = [0.25, 0.5, 0.75]

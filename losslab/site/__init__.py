@@ -1,0 +1,1 @@
+"""The site's plumbing: the build, the JavaScript it serves, the Sphinx extension, tables."""
