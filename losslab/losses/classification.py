@@ -142,3 +142,21 @@ def multilabel_predict(logits: torch.Tensor, thresholds: torch.Tensor | float = 
     ``logits``: (N, L) float; ``thresholds``: a float or (L,) tensor. Returns (N, L) bool.
     """
     return torch.sigmoid(logits) >= torch.as_tensor(thresholds, dtype=logits.dtype)
+
+
+# --- mixed precision -------------------------------------------------------------------------
+
+def call_cuda_autocast_kernel(op_name: str, *args: torch.Tensor) -> torch.Tensor:
+    """Call the kernel PyTorch registers for ``aten::<op_name>`` under CUDA autocast.
+
+    Works on a CPU-only build: the AutocastCUDA kernels are compiled into every build, and
+    this calls one directly (``OpOverload.redispatch``), so a chapter can show what CUDA
+    autocast does with an op without a GPU. On CPU tensors the kernel casts nothing (its
+    casts apply to CUDA tensors only); a refusal, as for ``binary_cross_entropy``, is raised
+    all the same. Returns the op's result.
+    """
+    if not torch._C._dispatch_has_kernel_for_dispatch_key(f"aten::{op_name}", "AutocastCUDA"):
+        raise ValueError(f"aten::{op_name} has no CUDA autocast kernel")
+    op = getattr(torch.ops.aten, op_name).default
+    keys = torch._C.DispatchKeySet(torch._C.DispatchKey.AutocastCUDA)
+    return op.redispatch(keys, *args)
