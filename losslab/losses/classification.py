@@ -160,3 +160,39 @@ def call_cuda_autocast_kernel(op_name: str, *args: torch.Tensor) -> torch.Tensor
     op = getattr(torch.ops.aten, op_name).default
     keys = torch._C.DispatchKeySet(torch._C.DispatchKey.AutocastCUDA)
     return op.redispatch(keys, *args)
+
+
+def weighted_cross_entropy_formula(logits: torch.Tensor, target: torch.Tensor,
+                                   weight: torch.Tensor, label_smoothing: float = 0.0
+                                   ) -> torch.Tensor:
+    """``F.cross_entropy(logits, target, weight=weight, label_smoothing=...)``, written out.
+
+    ``logits``: (N, C) float; ``target``: (N,) long class indices or (N, C) float
+    probabilities; ``weight``: (C,). Returns the mean as PyTorch takes it: with index
+    targets both the NLL and the smoothing term are divided by ``sum_i weight[target_i]``;
+    with probability targets each row's loss ``-sum_k w_k q_k log p_k`` is divided by N.
+    """
+    log_probs = F.log_softmax(logits, dim=1)
+    num_classes = logits.shape[1]
+    if target.dtype == torch.long:
+        nll = -log_probs.gather(1, target[:, None])[:, 0] * weight[target]
+        smooth = -(log_probs * weight).sum(dim=1) / num_classes
+        per_example = (1 - label_smoothing) * nll + label_smoothing * smooth
+        return per_example.sum() / weight[target].sum()
+    q = (1 - label_smoothing) * target + label_smoothing / num_classes
+    return -(q * weight * log_probs).sum(dim=1).mean()
+
+
+def accumulated_token_mean(logits_chunks, target_chunks, ignore_index: int = -100
+                           ) -> torch.Tensor:
+    """Cross-entropy over several micro-batches as one mean over every real token.
+
+    Each micro-batch's loss is summed over its tokens (``reduction="sum"``) and divided by
+    the number of non-ignored tokens in *all* micro-batches together, so accumulating the
+    micro-batches' gradients gives exactly the gradient of the full batch's token mean.
+    ``logits_chunks``: (N_k, C, L) float tensors; ``target_chunks``: (N_k, L) long.
+    Returns the total loss, a scalar.
+    """
+    tokens = sum(int((t != ignore_index).sum()) for t in target_chunks)
+    return sum(F.cross_entropy(z, t, ignore_index=ignore_index, reduction="sum") / tokens
+               for z, t in zip(logits_chunks, target_chunks))
