@@ -1,14 +1,14 @@
 """Choosing a loss: the decision guide, ``choose_loss``, and a gallery of common mistakes.
 
 ``GUIDE`` is the one table both the chapter's decision guide and ``choose_loss`` read, so
-the two cannot disagree. Each entry of ``MISTAKES`` runs its mistake and reports the
-symptom PyTorch actually shows.
+the two cannot disagree. Each entry of ``MISTAKES`` runs its mistake, checks that PyTorch
+still shows the symptom the course describes (``claims.ClaimFailed`` otherwise) and
+reports it.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import beyond
+from . import beyond, claims
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ GUIDE: dict[str, Task] = {t.name: t for t in [
          "sigmoid and log computed together from the logit: stable"),
     Task("multi-class", "C logits, no softmax", "long class indices (N,)",
          "nn.CrossEntropyLoss(weight=..., label_smoothing=...)", "digit 0-9",
-         "log-softmax and NLL fused and stable; exactly one class is true"),
+         "log-softmax then NLL, stable; exactly one class is true"),
     Task("multi-label", "L logits, no sigmoid", "float multi-hot (N, L)",
          "nn.BCEWithLogitsLoss(pos_weight=(L,))", "tags of a photo",
          "one independent yes/no per label; labels do not compete"),
@@ -112,31 +112,29 @@ def choose_loss(task: str, *, num_classes: int | None = None, positive_rate=None
 
 @dataclass(frozen=True)
 class Mistake:
-    """A common mistake: ``run`` makes it and returns the symptom PyTorch shows."""
+    """A common mistake: ``run`` makes it, asserts its symptom and returns it as text."""
 
     name: str
     fix: str
     run: Callable[[], str]
 
 
-def _error_of(fn: Callable[[], object]) -> str:
-    try:
-        out = fn()
-    except (RuntimeError, ValueError, IndexError) as err:
-        return f"{type(err).__name__}: {str(err).splitlines()[0]}"
-    return f"no error; result {out}"
+def _error_of(error: type[Exception], pattern: str, fn: Callable[[], object]) -> str:
+    err = claims.raises(error, pattern, fn)
+    return f"{type(err).__name__}: {str(err).splitlines()[0]}"
 
 
 def _float_class_indices() -> str:
-    return _error_of(lambda: F.cross_entropy(torch.randn(4, 3), torch.tensor([0.0, 2.0, 1.0, 1.0])))
+    return _error_of(RuntimeError, "expected target dtype to be Long",
+                     lambda: F.cross_entropy(torch.randn(4, 3), torch.tensor([0.0, 2.0, 1.0, 1.0])))
 
 
 def _shape_mismatch() -> str:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        F.mse_loss(torch.zeros(8, 1), torch.ones(8))
-    mse = f"MSE broadcasts with a UserWarning ({len(caught)} warning)"
-    bce = _error_of(lambda: F.binary_cross_entropy_with_logits(torch.zeros(8, 1), torch.ones(8)))
+    claims.warns(UserWarning, "different to the input size", F.mse_loss, torch.zeros(8, 1),
+                 torch.ones(8))
+    mse = "MSE broadcasts to (8, 8) with a UserWarning"
+    bce = _error_of(ValueError, "must be the same as input size",
+                    lambda: F.binary_cross_entropy_with_logits(torch.zeros(8, 1), torch.ones(8)))
     return f"{mse}; BCE: {bce}"
 
 
@@ -144,12 +142,14 @@ def _softmax_before_ce() -> str:
     num_classes = 10
     onehot_probs = F.one_hot(torch.tensor([3]), num_classes).float()
     floor = F.cross_entropy(onehot_probs, torch.tensor([3])).item()
+    claims.close(floor, math.log1p((num_classes - 1) / math.e), "the softmax-before-CE floor")
     return (f"no error; with {num_classes} classes the loss cannot go below {floor:.4f} "
             f"(= log(1 + 9/e) = {math.log1p(9 / math.e):.4f})")
 
 
 def _bce_on_logits() -> str:
-    return _error_of(lambda: F.binary_cross_entropy(torch.tensor([2.5, -1.0]),
+    return _error_of(RuntimeError, "between 0 and 1",
+                     lambda: F.binary_cross_entropy(torch.tensor([2.5, -1.0]),
                                                     torch.tensor([1.0, 0.0])))
 
 
@@ -159,6 +159,9 @@ def _sigmoid_then_bce() -> str:
     (g,) = torch.autograd.grad(loss, z)
     true = F.binary_cross_entropy_with_logits(z, torch.zeros(1))
     (true_g,) = torch.autograd.grad(true, z)
+    claims.close(loss, 100.0, "BCELoss on a saturated sigmoid (the -100 clamp)")
+    claims.close(g, 0.0, "the gradient through the saturated sigmoid")
+    claims.close(true, 40.0, "the stable loss at logit 40", rtol=1e-6)
     return (f"no error; logit {z.item():.0f} with label 0 gives loss {loss.item():.0f} "
             f"(true value {true.item():.0f}) and gradient {g.item():.0f} "
             f"(true value {true_g.item():.0f})")
@@ -166,7 +169,8 @@ def _sigmoid_then_bce() -> str:
 
 def _onehot_long_to_ce() -> str:
     onehot = F.one_hot(torch.tensor([0, 2]), 3)
-    return _error_of(lambda: F.cross_entropy(torch.randn(2, 3), onehot))
+    return _error_of(RuntimeError, "Expected floating point type for target",
+                     lambda: F.cross_entropy(torch.randn(2, 3), onehot))
 
 
 def _forgot_ignore_index() -> str:
@@ -176,6 +180,7 @@ def _forgot_ignore_index() -> str:
     counted = F.cross_entropy(logits, target).item()
     ignored = F.cross_entropy(logits, target, ignore_index=0).item()
     pads = int((target == 0).sum())
+    claims.differs(counted, ignored, "the loss with padding counted")
     return (f"no error; {pads} of {target.numel()} positions are padding and the loss is "
             f"{counted:.4f} "
             f"instead of {ignored:.4f}")
