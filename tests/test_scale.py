@@ -43,7 +43,7 @@ def test_saved_for_backward_counts_the_log_probabilities():
 
 
 def test_scale_table_rows_cover_the_grid():
-    rows = scale.scale_table([4, 8], [10], device=torch.device("cpu"), repeats=1,
+    rows = scale.scale_table([4, 8], [10], device=torch.device("cpu"), min_run_time=0.01,
                              variants={"F.cross_entropy": scale.ce_fused})
     assert [(r["B"], r["C"]) for r in rows] == [(4, 10), (8, 10)]
     assert all(r["ms"] > 0 and r["logits_MB"] == r["B"] * 10 * 4 / 1e6 for r in rows)
@@ -65,3 +65,40 @@ def test_low_precision_claims_of_the_chapter():
     assert (loss32 > 0).all()
     assert (loss_bf16 == 0).any()  # bfloat16 reports exactly 0 where float32 does not
     assert len(set(loss_bf16.tolist())) < len(set(loss32.tolist()))
+
+
+def test_profiled_peak_of_cross_entropy_is_three_b_by_c_tensors():
+    logits = torch.randn(64, 5000)
+    target = torch.randint(0, 5000, (64,))
+    peak, ops = scale.profiled_peak_bytes(
+        lambda: F.cross_entropy(logits.detach().requires_grad_(True), target).backward())
+    one = scale.tensor_bytes((64, 5000))
+    assert abs(peak - 3 * one) < 1024
+    assert set(ops) == {"aten::_log_softmax", "aten::nll_loss_backward",
+                        "aten::_log_softmax_backward_data"}
+
+
+def test_chunking_the_logits_still_allocates_a_full_gradient_in_split_backward():
+    logits = torch.randn(64, 5000)
+    target = torch.randint(0, 5000, (64,))
+    _, ops = scale.profiled_peak_bytes(lambda: scale.chunked_cross_entropy(
+        logits.detach().requires_grad_(True), target, 8).backward())
+    assert ops["aten::cat"] == scale.tensor_bytes((64, 5000))
+
+
+def test_linear_cross_entropy_forms_agree_and_the_chunked_path_never_holds_the_logits():
+    rows = scale.linear_ce_comparison(batch=256, hidden=32, num_classes=4000, chunk_size=64,
+                                      min_run_time=0.01)
+    full = scale.tensor_bytes((256, 4000)) / 1e6
+    assert len(rows) == 4
+    for r in rows:
+        assert math.isclose(r["loss"], rows[0]["loss"], rel_tol=1e-5)
+        assert r["max_grad_diff"] < 1e-6
+        assert r["median_ms"] > 0 and r["iqr_ms"] >= 0 and r["runs"] >= 1
+    assert math.isclose(rows[0]["peak_MB"], 3 * full, rel_tol=1e-3)
+    assert rows[-1]["peak_MB"] < full
+
+
+def test_bfloat16_stores_seven_mantissa_bits():
+    assert torch.finfo(torch.bfloat16).eps == 2.0 ** -7
+    assert torch.finfo(torch.bfloat16).bits == 16

@@ -6,8 +6,9 @@ so the same code runs on CUDA when the page is built on a GPU machine.
 
 from __future__ import annotations
 
-import statistics
-import time
+import contextlib
+import os
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -108,30 +109,21 @@ def peak_cuda_bytes(fn: CeFn, logits: torch.Tensor, target: torch.Tensor) -> int
 
 
 def time_forward_backward(fn: CeFn, logits: torch.Tensor, target: torch.Tensor,
-                          repeats: int = 3) -> float:
-    """Median seconds of one forward and backward, after one untimed warm-up run."""
-    cuda = logits.is_cuda
-    times = []
-    for i in range(repeats + 1):
-        z = logits.detach().requires_grad_(True)
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn(z, target).backward()
-        if cuda:
-            torch.cuda.synchronize()
-        if i:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+                          min_run_time: float = 0.2) -> dict[str, float]:
+    """Time one forward and backward with ``torch.utils.benchmark``: see ``benchmark_ms``."""
+    def step():
+        fn(logits.detach().requires_grad_(True), target).backward()
+    return benchmark_ms(step, min_run_time)
 
 
 def scale_table(batch_sizes, class_counts, device: torch.device | None = None,
-                variants: dict[str, CeFn] | None = None, repeats: int = 3,
+                variants: dict[str, CeFn] | None = None, min_run_time: float = 0.2,
                 seed: int = 0) -> list[dict]:
     """Time and memory of each cross-entropy variant over a grid of B and C on ``device``.
 
     Returns one dict per (B, C, variant): ``B``, ``C``, ``variant``, ``ms`` (median forward
-    and backward), ``saved_MB`` (kept for backward beyond the logits), ``logits_MB`` and,
+    and backward, ``torch.utils.benchmark``), ``iqr_ms`` and ``runs``,
+    ``saved_MB`` (kept for backward beyond the logits), ``logits_MB`` and,
     on CUDA, ``peak_MB`` (peak extra memory of forward and backward).
     """
     device = device or default_device()
@@ -143,9 +135,11 @@ def scale_table(batch_sizes, class_counts, device: torch.device | None = None,
             logits = torch.randn(b, c, generator=gen).to(device)
             target = torch.randint(0, c, (b,), generator=gen).to(device)
             for name, fn in variants.items():
+                timing = time_forward_backward(fn, logits, target, min_run_time)
                 row = {
                     "B": b, "C": c, "variant": name,
-                    "ms": 1e3 * time_forward_backward(fn, logits, target, repeats),
+                    "ms": timing["median_ms"], "iqr_ms": timing["iqr_ms"],
+                    "runs": timing["runs"],
                     "saved_MB": saved_for_backward(fn, logits, target) / 1e6,
                     "logits_MB": tensor_bytes((b, c), logits.dtype) / 1e6,
                 }
@@ -193,3 +187,144 @@ def margin_ce(num_classes: int, dtype: torch.dtype):
     loss = F.cross_entropy(logits, torch.zeros(len(m), dtype=torch.long), reduction="none")
     (grad,) = torch.autograd.grad(loss.sum(), m)
     return loss.detach().double().numpy(), grad.double().numpy()
+
+
+# --- measured peaks and timings with spread --------------------------------------------------
+
+def profiled_peak_bytes(step: Callable[[], object]) -> tuple[int, dict[str, int]]:
+    """Peak CPU memory allocated while ``step()`` runs, from ``torch.profiler``.
+
+    The profiler attributes every allocation and free to the operator that made it. Each
+    operator's allocations are counted from its start and its frees from its end, and the
+    running total's maximum is returned with the bytes each operator allocated
+    (``{name: bytes}``, operators that allocated at least 1 MB). Memory that existed before
+    ``step`` (its inputs) is not counted.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with _quiet_native_logs(), profile(activities=[ProfilerActivity.CPU],
+                                       profile_memory=True) as prof:
+        step()
+    changes = []
+    allocated: dict[str, int] = {}
+    for event in prof.events():
+        delta = event.self_cpu_memory_usage
+        if delta > 0:
+            changes.append((event.time_range.start, delta))
+            if delta >= 1_000_000:
+                allocated[event.name] = allocated.get(event.name, 0) + delta
+        elif delta < 0:
+            changes.append((event.time_range.end, delta))
+    total = peak = 0
+    for _, delta in sorted(changes, key=lambda c: (c[0], -c[1])):
+        total += delta
+        peak = max(peak, total)
+    return peak, allocated
+
+
+@contextlib.contextmanager
+def _quiet_native_logs():
+    """Send file descriptors 1 and 2 to /dev/null: the profiler's native logger prints a line
+    at each start and stop, straight to the descriptors, which would land in the page."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
+def benchmark_ms(step: Callable[[], object], min_run_time: float = 0.3) -> dict[str, float]:
+    """Time ``step()`` with ``torch.utils.benchmark`` (warm-up, blocks of runs, CUDA-synced).
+
+    Returns ``median_ms``, ``iqr_ms`` (interquartile range of the per-block times) and
+    ``runs`` (how many times ``step`` ran).
+    """
+    from torch.utils import benchmark
+
+    timer = benchmark.Timer(stmt="step()", globals={"step": step})
+    timer.timeit(1)  # warm-up, outside the measurement
+    m = timer.blocked_autorange(min_run_time=min_run_time)
+    return {"median_ms": 1e3 * m.median, "iqr_ms": 1e3 * m.iqr,
+            "runs": m.number_per_run * len(m.times)}
+
+
+# --- the output layer and the loss together --------------------------------------------------
+
+def linear_ce_unfused(hidden: torch.Tensor, weight: torch.Tensor,
+                      target: torch.Tensor) -> torch.Tensor:
+    """``F.cross_entropy(F.linear(hidden, weight), target)``: the full (B, C) logits exist."""
+    return F.cross_entropy(F.linear(hidden, weight), target)
+
+
+def linear_ce_hand_chunked(hidden: torch.Tensor, weight: torch.Tensor, target: torch.Tensor,
+                           chunk_size: int = 128) -> torch.Tensor:
+    """Linear layer and cross-entropy ``chunk_size`` rows at a time, each chunk checkpointed.
+
+    ``hidden``: (B, H); ``weight``: (C, H); ``target``: (B,) long. Only one chunk's logits
+    exist at a time, in the forward pass and again when the backward recomputes them.
+    Returns the mean loss, equal to ``linear_ce_unfused`` in value and gradients.
+    """
+    total = hidden.new_zeros(())
+    for h, t in zip(hidden.split(chunk_size), target.split(chunk_size)):
+        total = total + checkpoint(_linear_ce_sum, h, weight, t, use_reentrant=False)
+    return total / hidden.shape[0]
+
+
+def _linear_ce_sum(hidden: torch.Tensor, weight: torch.Tensor, target: torch.Tensor):
+    return F.cross_entropy(F.linear(hidden, weight), target, reduction="sum")
+
+
+def linear_ce_library(hidden: torch.Tensor, weight: torch.Tensor, target: torch.Tensor,
+                      batch_chunk_size: int | None = None) -> torch.Tensor:
+    """``F.linear_cross_entropy``: its reference path, or its chunked path when
+    ``batch_chunk_size`` is given (``nn.LinearCrossEntropyOptions(batch_chunk_size=...)``).
+    """
+    options = None
+    if batch_chunk_size is not None:
+        options = torch.nn.LinearCrossEntropyOptions(batch_chunk_size=batch_chunk_size)
+    return F.linear_cross_entropy(hidden, weight, target, options=options)
+
+
+def linear_ce_comparison(batch: int = 512, hidden: int = 64, num_classes: int = 10_000,
+                         chunk_size: int = 128, min_run_time: float = 0.3,
+                         seed: int = 0) -> list[dict]:
+    """Loss, gradients, measured peak memory and time of the four output-layer forms.
+
+    Returns one dict per form: ``form``, ``loss``, ``max_grad_diff`` (largest difference of
+    the weight's gradient from the unfused form's), ``peak_MB`` (``profiled_peak_bytes``
+    of forward and backward), ``median_ms``, ``iqr_ms`` and ``runs``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    h = torch.randn(batch, hidden, generator=gen)
+    w = torch.randn(num_classes, hidden, generator=gen) * 0.05
+    t = torch.randint(0, num_classes, (batch,), generator=gen)
+    forms = {
+        "F.cross_entropy(F.linear(...))": linear_ce_unfused,
+        "hand-chunked, checkpointed": lambda a, b, c: linear_ce_hand_chunked(a, b, c, chunk_size),
+        "F.linear_cross_entropy (options=None)": linear_ce_library,
+        f"F.linear_cross_entropy (batch_chunk_size={chunk_size})":
+            lambda a, b, c: linear_ce_library(a, b, c, chunk_size),
+    }
+    rows, reference = [], None
+    for name, fn in forms.items():
+        def step(fn=fn):
+            weight = w.detach().requires_grad_(True)
+            loss = fn(h, weight, t)
+            loss.backward()
+            return loss, weight.grad
+        loss, grad = step()
+        if reference is None:
+            reference = grad
+        peak, _ = profiled_peak_bytes(step)
+        rows.append({"form": name, "loss": loss.item(),
+                     "max_grad_diff": (grad - reference).abs().max().item(),
+                     "peak_MB": peak / 1e6, **benchmark_ms(step, min_run_time)})
+    return rows
