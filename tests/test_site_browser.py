@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from browser import PageLog, browser, open_page, serve
+from browser import PageLog, axe_violations, browser, open_page, serve
 from expected_curves import EXPECTED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,15 +51,19 @@ def site():
         yield base, context
 
 
-def load(site, page_name: str):
+def load(site, page_name: str, color_scheme: str | None = None):
     assert (HTML / page_name).is_file(), f"{page_name} is missing from the built site"
     base, context = site
     log = PageLog()
-    page = open_page(context, base + page_name, log)
+    page = open_page(context, base + page_name, log, color_scheme=color_scheme)
     views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
     if views:
         page.wait_for_function(
             "n => document.querySelectorAll('.losslab-plot').length >= n", arg=views,
+            timeout=20_000,
+        )
+        page.wait_for_function(
+            "n => document.querySelectorAll('.ll-slot.ll-live').length >= n", arg=views,
             timeout=20_000,
         )
     page.wait_for_timeout(300)
@@ -151,6 +155,45 @@ def assert_curves_match(plot, title: str):
         )
 
 
+def assert_control_speaks(page, control, kind: str, label: str, shown: str, where: str):
+    """The control's accessible name is its visible label; a slider says the shown value."""
+    target = {"slider": ".noUi-handle", "dropdown": "select",
+              "toggle": "input[type=checkbox]"}[kind]
+    node = control.locator(target)
+    name = node.evaluate("""n => {
+        const ids = (n.getAttribute('aria-labelledby') || '').split(' ').filter(Boolean);
+        if (ids.length) return ids.map(i => document.getElementById(i).textContent).join(' ');
+        if (n.getAttribute('aria-label')) return n.getAttribute('aria-label');
+        return n.labels && n.labels.length ? n.labels[0].textContent : '';
+    }""").strip()
+    visible = control.locator(".widget-label, .widget-label-basic").first.inner_text().strip()
+    assert name == visible == label, (
+        f"{where}: {kind} is named {name!r}, shows the label {visible!r}, expected {label!r}")
+    if kind == "slider":
+        said = node.get_attribute("aria-valuetext")
+        readout = control.locator(".widget-readout")
+        assert said == shown == readout.inner_text().strip(), (
+            f"{where}: slider {label!r} announces {said!r}, shows "
+            f"{readout.inner_text()!r}, expected {shown!r}")
+        assert readout.get_attribute("contenteditable") != "true", (
+            f"{where}: the readout of {label!r} is an editable box that edits nothing")
+
+
+def assert_text_alternative(plot, values: dict, where: str):
+    """Each panel's description names every series with its key values at this setting."""
+    descs = plot.locator(".ll-desc").all_inner_texts()
+    titles = plot.locator(".ll-title").all_inner_texts()
+    labels = plot.locator(".ll-key-text").all_inner_texts()
+    assert len(descs) == len(titles) > 0, f"{where}: {len(descs)} descriptions, {len(titles)} panels"
+    text = " ".join(descs)
+    for label in labels:
+        assert label + ":" in text, f"{where}: the text alternative never mentions {label!r}"
+    assert re.search(r"\d", text), f"{where}: the text alternative gives no value: {text!r}"
+    ids = plot.locator("svg.ll-panel").evaluate_all(
+        "ss => ss.map(s => document.getElementById(s.getAttribute('aria-describedby')) !== null)")
+    assert all(ids), f"{where}: a panel's aria-describedby points nowhere"
+
+
 def move(page, control, kind: str, forward: bool):
     if kind == "slider":
         control.locator(".noUi-handle").focus()
@@ -178,12 +221,18 @@ def test_every_control_moves_the_curves_to_torch_values(site, page_name):
             )
             assert_curves_match(plot, title)
             controls = fig.locator(".widget-hslider, .widget-dropdown, .widget-checkbox")
-            assert controls.count() == len(json.loads(plot.get_attribute("data-values")))
+            values = json.loads(plot.get_attribute("data-values"))
+            assert controls.count() == len(values)
+            assert_text_alternative(plot, values, f"{page_name}: {title}")
             for c in range(controls.count()):
                 control = controls.nth(c)
                 cls = control.get_attribute("class")
                 kind = ("slider" if "widget-hslider" in cls
                         else "dropdown" if "widget-dropdown" in cls else "toggle")
+                label = list(values)[c]
+                assert_control_speaks(page, control, kind, label, values[label],
+                                      f"{page_name}: {title}")
+                described = plot.locator(".ll-desc").all_inner_texts()
                 before = plot.get_attribute("data-frame")
                 move(page, control, kind, forward=True)
                 if plot.get_attribute("data-frame") == before:
@@ -193,6 +242,12 @@ def test_every_control_moves_the_curves_to_torch_values(site, page_name):
                     f"{page_name}: {title}: control {c} ({kind}) did not change the plot"
                 )
                 assert_curves_match(plot, title)
+                values = json.loads(plot.get_attribute("data-values"))
+                assert_control_speaks(page, control, kind, label, values[label],
+                                      f"{page_name}: {title} after a move")
+                assert plot.locator(".ll-desc").all_inner_texts() != described or all(
+                    "points" in s.get("kind", "") for s in []), (
+                    f"{page_name}: {title}: moving {label!r} left the text alternative as it was")
         assert log.console_errors == [] and log.page_errors == []
     finally:
         page.close()
@@ -216,5 +271,108 @@ def test_widgets_fit_a_phone_and_follow_the_dark_theme(site, page_name):
         assert light != dark, "the plot's colours should follow the theme"
         text = page.evaluate("() => getComputedStyle(document.querySelector('.ll-label')).fill")
         assert text in ("rgb(230, 237, 243)",), f"dark-mode axis labels are {text}"
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("page_name", site_pages())
+def test_axe_finds_no_serious_or_critical_violation(site, page_name, theme):
+    page, log, views = load(site, page_name, color_scheme=theme)
+    try:
+        assert page.evaluate("() => document.documentElement.dataset.theme") == theme
+        found = axe_violations(page)
+        assert found == [], f"{page_name} ({theme}): axe-core reports " + json.dumps(
+            found, indent=1, ensure_ascii=False)
+    finally:
+        page.close()
+
+
+def _shares(page) -> list[dict]:
+    """For every panel on the page: its title, the share of drawn points inside the plot
+    area, and the height those points span as a share of the plot area's height."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll(
+            '.ll-slot.ll-live .losslab-plot figure.ll-figure')).map(fig => {
+        const svg = fig.querySelector('svg.ll-panel');
+        const [px0, px1] = svg.dataset.xrange.split(',').map(Number);
+        const [py0, py1] = svg.dataset.yrange.split(',').map(Number);
+        const pts = [];
+        for (const p of svg.querySelectorAll('path.ll-series')) {
+            for (const m of (p.getAttribute('d') || '').matchAll(/[ML](-?[\\d.]+),(-?[\\d.]+)/g))
+                pts.push([Number(m[1]), Number(m[2])]);
+        }
+        for (const c of svg.querySelectorAll('.ll-points circle'))
+            pts.push([Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))]);
+        const inside = pts.filter(([x, y]) => x >= px0 - 0.5 && x <= px1 + 0.5 &&
+                                              y <= py0 + 0.5 && y >= py1 - 0.5);
+        const ys = inside.map(p => p[1]);
+        return {title: fig.closest('.losslab-plot').getAttribute('aria-label') + ' / ' +
+                       fig.querySelector('.ll-title').textContent,
+                inside: pts.length ? inside.length / pts.length : 1,
+                height: ys.length ? (Math.max(...ys) - Math.min(...ys)) / (py0 - py1) : 0,
+                points: pts.length};
+    })""")
+
+
+@pytest.mark.parametrize("page_name", _widget_pages())
+def test_every_widget_opens_with_its_curves_in_view(site, page_name):
+    """At the opening setting, every panel's curves lie inside its axes (90 % of the drawn
+    points) and use a fair share of its height (a fifth at least, unless all are flat)."""
+    page, log, views = load(site, page_name)
+    try:
+        poor = [s for s in _shares(page)
+                if s["inside"] < 0.9 or (s["points"] > 2 and s["height"] < 0.2)]
+        assert poor == [], f"{page_name}: panels that hide their curves: {poor}"
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("page_name", _widget_pages()[:3])
+def test_every_figure_is_drawn_before_any_widget_javascript(site, page_name):
+    """With the widget runtime refused, each figure still shows its curves (built in)."""
+    base, context = site
+    log = PageLog()
+    page = open_page(context, base + page_name, log, block=("embed-amd.js",))
+    try:
+        views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+        static = page.locator(".ll-slot .ll-static")
+        assert static.count() == views > 0
+        for i in range(views):
+            fig = static.nth(i)
+            assert fig.is_visible(), f"{page_name}: figure {i} is not visible at first paint"
+            drawn = fig.locator(".ll-series").evaluate_all(
+                "ns => ns.filter(n => (n.getAttribute('d') || '').length > 10 || "
+                "n.querySelector('circle')).length")
+            assert drawn > 0, f"{page_name}: figure {i} has no curve before the widgets load"
+            assert fig.locator(".ll-desc").count() > 0
+        assert page.locator(".losslab-plot:not(.ll-static .losslab-plot)").count() == 0
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("page_name", _widget_pages()[:3])
+def test_figures_turn_live_without_a_layout_shift(site, page_name):
+    base, context = site
+    log = PageLog()
+    page = context.new_page()
+    page.add_init_script("""window.__shift = 0; new PerformanceObserver(l => {
+        for (const e of l.getEntries()) if (!e.hadRecentInput) window.__shift += e.value;
+    }).observe({type: 'layout-shift', buffered: true});""")
+    page.close()
+    page = open_page(context, base + page_name, log)
+    try:
+        page.wait_for_function("() => document.querySelectorAll('.ll-slot').length > 0 && "
+                               "document.querySelectorAll('.ll-slot:not(.ll-live)').length === 0",
+                               timeout=20_000)
+        page.wait_for_timeout(500)
+        shift = page.evaluate("""() => new Promise(r => {
+            let total = 0;
+            new PerformanceObserver(l => {
+                for (const e of l.getEntries()) if (!e.hadRecentInput) total += e.value;
+                r(total);
+            }).observe({type: 'layout-shift', buffered: true});
+            setTimeout(() => r(total), 300);
+        })""")
+        assert shift < 0.05, f"{page_name}: cumulative layout shift {shift:.3f} while loading"
     finally:
         page.close()
