@@ -59,7 +59,8 @@ def load(site, page_name: str, color_scheme: str | None = None):
     views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
     if views:
         page.wait_for_function(
-            "n => document.querySelectorAll('.losslab-plot').length >= n", arg=views,
+            "n => document.querySelectorAll('.losslab-figure .losslab-plot').length >= n",
+            arg=views,
             timeout=20_000,
         )
         page.wait_for_function(
@@ -80,10 +81,8 @@ def test_page_loads_with_no_console_error_and_no_outside_request(site, page_name
             f"{page_name}: requests left the site: {log.outside_requests}"
         )
         assert log.failed_requests == [], f"{page_name}: failed requests {log.failed_requests}"
-        assert page.locator(".losslab-plot").count() == views, (
-            f"{page_name}: {views} widget views in the page, "
-            f"{page.locator('.losslab-plot').count()} rendered"
-        )
+        live = page.locator(".losslab-figure .losslab-plot").count()
+        assert live == views, f"{page_name}: {views} widget views in the page, {live} rendered"
     finally:
         page.close()
 
@@ -184,7 +183,8 @@ def assert_text_alternative(plot, values: dict, where: str):
     descs = plot.locator(".ll-desc").all_inner_texts()
     titles = plot.locator(".ll-title").all_inner_texts()
     labels = plot.locator(".ll-key-text").all_inner_texts()
-    assert len(descs) == len(titles) > 0, f"{where}: {len(descs)} descriptions, {len(titles)} panels"
+    assert len(descs) == len(titles) > 0, (
+        f"{where}: {len(descs)} descriptions for {len(titles)} panels")
     text = " ".join(descs)
     for label in labels:
         assert label + ":" in text, f"{where}: the text alternative never mentions {label!r}"
@@ -192,6 +192,21 @@ def assert_text_alternative(plot, values: dict, where: str):
     ids = plot.locator("svg.ll-panel").evaluate_all(
         "ss => ss.map(s => document.getElementById(s.getAttribute('aria-describedby')) !== null)")
     assert all(ids), f"{where}: a panel's aria-describedby points nowhere"
+
+
+def assert_build_time_picture_matches(page, i: int, plot, where: str):
+    """The picture drawn at build time (Python) is the live plot's first frame (JS)."""
+    static = page.locator(".ll-slot .ll-static .losslab-plot").nth(i)
+    assert static.locator(".ll-desc").all_inner_texts() == \
+        plot.locator(".ll-desc").all_inner_texts(), f"{where}: the texts differ"
+    for a, b in zip(drawn_series(static), drawn_series(plot), strict=True):
+        assert (a["title"], a["label"]) == (b["title"], b["label"])
+        for axis in ("x", "y", "px", "py"):
+            assert np.allclose([float(v) for v in a[axis].split(",")],
+                               [float(v) for v in b[axis].split(",")]), (where, a["title"], axis)
+        pa, pb = _parse_path(a["d"]), _parse_path(b["d"])
+        assert pa.shape == pb.shape and (pa.size == 0 or np.abs(pa - pb).max() <= 0.011), (
+            f"{where} / {a['label']}: the build-time curve differs from the live one")
 
 
 def move(page, control, kind: str, forward: bool):
@@ -220,6 +235,7 @@ def test_every_control_moves_the_curves_to_torch_values(site, page_name):
                 f"{page_name}: widget {title!r} has no expected curves in tests/expected_curves.py"
             )
             assert_curves_match(plot, title)
+            assert_build_time_picture_matches(page, i, plot, f"{page_name}: {title}")
             controls = fig.locator(".widget-hslider, .widget-dropdown, .widget-checkbox")
             values = json.loads(plot.get_attribute("data-values"))
             assert controls.count() == len(values)
@@ -245,8 +261,7 @@ def test_every_control_moves_the_curves_to_torch_values(site, page_name):
                 values = json.loads(plot.get_attribute("data-values"))
                 assert_control_speaks(page, control, kind, label, values[label],
                                       f"{page_name}: {title} after a move")
-                assert plot.locator(".ll-desc").all_inner_texts() != described or all(
-                    "points" in s.get("kind", "") for s in []), (
+                assert plot.locator(".ll-desc").all_inner_texts() != described, (
                     f"{page_name}: {title}: moving {label!r} left the text alternative as it was")
         assert log.console_errors == [] and log.page_errors == []
     finally:
@@ -263,13 +278,15 @@ def test_widgets_fit_a_phone_and_follow_the_dark_theme(site, page_name):
             .map(f => f.getBoundingClientRect()).filter(r => r.right > window.innerWidth + 1)
             .length""")
         assert overflow == 0, f"{page_name}: {overflow} widgets wider than a 375 px phone"
-        colour = "() => getComputedStyle(document.querySelector('path.ll-series')).stroke"
+        colour = ("() => getComputedStyle(document.querySelector("
+                  "'.losslab-figure path.ll-series')).stroke")
         page.evaluate("() => document.documentElement.dataset.theme = 'light'")
         light = page.evaluate(colour)
         page.evaluate("() => document.documentElement.dataset.theme = 'dark'")
         dark = page.evaluate(colour)
         assert light != dark, "the plot's colours should follow the theme"
-        text = page.evaluate("() => getComputedStyle(document.querySelector('.ll-label')).fill")
+        text = page.evaluate(
+            "() => getComputedStyle(document.querySelector('.losslab-figure .ll-label')).fill")
         assert text in ("rgb(230, 237, 243)",), f"dark-mode axis labels are {text}"
     finally:
         page.close()
@@ -292,7 +309,7 @@ def _shares(page) -> list[dict]:
     """For every panel on the page: its title, the share of drawn points inside the plot
     area, and the height those points span as a share of the plot area's height."""
     return page.evaluate("""() => Array.from(document.querySelectorAll(
-            '.ll-slot.ll-live .losslab-plot figure.ll-figure')).map(fig => {
+            '.losslab-figure .losslab-plot figure.ll-figure')).map(fig => {
         const svg = fig.querySelector('svg.ll-panel');
         const [px0, px1] = svg.dataset.xrange.split(',').map(Number);
         const [py0, py1] = svg.dataset.yrange.split(',').map(Number);
@@ -345,7 +362,7 @@ def test_every_figure_is_drawn_before_any_widget_javascript(site, page_name):
                 "n.querySelector('circle')).length")
             assert drawn > 0, f"{page_name}: figure {i} has no curve before the widgets load"
             assert fig.locator(".ll-desc").count() > 0
-        assert page.locator(".losslab-plot:not(.ll-static .losslab-plot)").count() == 0
+        assert page.locator(".losslab-figure .losslab-plot").count() == 0
     finally:
         page.close()
 
@@ -354,11 +371,6 @@ def test_every_figure_is_drawn_before_any_widget_javascript(site, page_name):
 def test_figures_turn_live_without_a_layout_shift(site, page_name):
     base, context = site
     log = PageLog()
-    page = context.new_page()
-    page.add_init_script("""window.__shift = 0; new PerformanceObserver(l => {
-        for (const e of l.getEntries()) if (!e.hadRecentInput) window.__shift += e.value;
-    }).observe({type: 'layout-shift', buffered: true});""")
-    page.close()
     page = open_page(context, base + page_name, log)
     try:
         page.wait_for_function("() => document.querySelectorAll('.ll-slot').length > 0 && "

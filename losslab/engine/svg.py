@@ -106,7 +106,8 @@ def describe_series(label: str, kind: str, xs: np.ndarray, ys: np.ndarray, xname
 def _column(ref: Mapping, n: int, frame: int, blocks, codes: np.ndarray) -> np.ndarray:
     if "linspace" in ref:
         a, b, m = ref["linspace"]
-        return np.linspace(a, b, int(m))
+        # The browser's own arithmetic, so both draw the very same points.
+        return a + (b - a) * np.arange(int(m)) / max(int(m) - 1, 1)
     block = blocks[ref["block"]]
     start = block["offset"] + (frame * n if ref["perFrame"] else 0)
     return encoding.decode(codes[start:start + n], block["lo"], block["hi"])
@@ -115,6 +116,14 @@ def _column(ref: Mapping, n: int, frame: int, blocks, codes: np.ndarray) -> np.n
 def _attrs(**kw) -> str:
     return " ".join(f'{k.rstrip("_").replace("_", "-")}="{html.escape(str(v))}"'
                     for k, v in kw.items())
+
+
+def _tag(name: str, text: str | None = None, **attrs) -> str:
+    """An SVG element; attribute names use ``_`` for ``-`` (and a trailing ``_`` to
+    escape a keyword, as in ``class_``); ``text`` is escaped."""
+    if text is None:
+        return f"<{name} {_attrs(**attrs)}/>"
+    return f"<{name} {_attrs(**attrs)}>{html.escape(text)}</{name}>"
 
 
 def plot_html(state: Mapping, uid: str) -> str:
@@ -138,23 +147,25 @@ def plot_html(state: Mapping, uid: str) -> str:
         axes = []
         for t in nice_ticks(x0, x1, 6, panel.get("categorical", False)):
             x = f"{sx(t):.1f}"
-            axes.append(f'<line {_attrs(x1=x, x2=x, y1=py0, y2=py1, class_="ll-grid")}/>')
-            axes.append(f'<text {_attrs(x=x, y=py0 + 14, text_anchor="middle", class_="ll-tick")}>'
-                        f"{html.escape(fmt(t))}</text>")
+            axes.append(_tag("line", x1=x, x2=x, y1=py0, y2=py1, class_="ll-grid"))
+            axes.append(_tag("text", fmt(t), x=x, y=py0 + 14, text_anchor="middle",
+                             class_="ll-tick"))
         for t in nice_ticks(y0, y1, 5):
             y = float(f"{sy(t):.1f}")
-            axes.append(f'<line {_attrs(x1=px0, x2=px1, y1=y, y2=y, class_="ll-grid")}/>')
-            axes.append(f'<text {_attrs(x=px0 - 5, y=f"{y + 4:g}", text_anchor="end", class_="ll-tick")}>'
-                        f"{html.escape(fmt(t))}</text>")
+            axes.append(_tag("line", x1=px0, x2=px1, y1=y, y2=y, class_="ll-grid"))
+            axes.append(_tag("text", fmt(t), x=px0 - 5, y=f"{y + 4:g}", text_anchor="end",
+                             class_="ll-tick"))
         if y0 < 0 < y1:
-            axes.append(f'<line {_attrs(x1=px0, x2=px1, y1=sy(0), y2=sy(0), class_="ll-zero")}/>')
+            axes.append(_tag("line", x1=px0, x2=px1, y1=sy(0), y2=sy(0), class_="ll-zero"))
         if x0 < 0 < x1:
-            axes.append(f'<line {_attrs(x1=sx(0), x2=sx(0), y1=py0, y2=py1, class_="ll-zero")}/>')
-        axes.append(f'<rect {_attrs(x=px0, y=py1, width=px1 - px0, height=py0 - py1, class_="ll-frame")}/>')
-        axes.append(f'<text {_attrs(x=(px0 + px1) / 2, y=VIEW_H - 6, text_anchor="middle", class_="ll-label")}>'
-                    f'{html.escape(panel["xlabel"])}</text>')
-        axes.append(f'<text {_attrs(x=0, y=0, text_anchor="middle", class_="ll-label", transform=f"translate(12 {(py0 + py1) / 2:g}) rotate(-90)")}>'
-                    f'{html.escape(panel["ylabel"])}</text>')
+            axes.append(_tag("line", x1=sx(0), x2=sx(0), y1=py0, y2=py1, class_="ll-zero"))
+        box = {"x": px0, "y": py1, "width": px1 - px0, "height": py0 - py1}
+        axes.append(_tag("rect", **box, class_="ll-frame"))
+        axes.append(_tag("text", panel["xlabel"], x=(px0 + px1) / 2, y=VIEW_H - 6,
+                         text_anchor="middle", class_="ll-label"))
+        axes.append(_tag("text", panel["ylabel"], x=0, y=0, text_anchor="middle",
+                         class_="ll-label",
+                         transform=f"translate(12 {(py0 + py1) / 2:g}) rotate(-90)"))
         drawn, keys, sentences = [], [], []
         for s in panel["series"]:
             frame = frame_of(s["dims"], idx, controls)
@@ -166,7 +177,8 @@ def plot_html(state: Mapping, uid: str) -> str:
             if s["kind"] == "points":
                 dots = "".join(f'<circle cx="{sx(x):.2f}" cy="{sy(y):.2f}" r="3"/>'
                                for x, y in zip(xs[ok], ys[ok]))
-                drawn.append(f'<g {_attrs(class_=cls + " ll-points", data_label=s["label"])}>{dots}</g>')
+                drawn.append(f'<g {_attrs(class_=cls + " ll-points", data_label=s["label"])}>'
+                             f"{dots}</g>")
             else:
                 d, pen = [], False
                 for x, y, good in zip(xs, ys, ok):
@@ -175,7 +187,8 @@ def plot_html(state: Mapping, uid: str) -> str:
                         continue
                     d.append(f'{"L" if pen else "M"}{sx(x):.2f},{sy(y):.2f}')
                     pen = True
-                drawn.append(f'<path {_attrs(class_=cls, data_label=s["label"], fill="none", d="".join(d))}/>')
+                drawn.append(_tag("path", class_=cls, data_label=s["label"], fill="none",
+                                  d="".join(d)))
             swatch = "ll-swatch ll-dot" if s["kind"] == "points" else "ll-swatch"
             keys.append(f'<span class="ll-key ll-c{s["color"]} ll-{s["style"]}">'
                         f'<span class="{swatch}" aria-hidden="true"></span>'
@@ -184,13 +197,17 @@ def plot_html(state: Mapping, uid: str) -> str:
         desc = f"{uid}-desc-{p}"
         label = f'{panel["title"]}: {panel["ylabel"]} against {panel["xlabel"]}'
         text = f'{panel["title"]}. {". ".join(sentences)}.'
+        svg_attrs = _attrs(viewBox=f"0 0 {VIEW_W} {VIEW_H}", class_="ll-panel", role="img",
+                           aria_label=label, aria_describedby=desc,
+                           data_xdomain=f"{x0!r},{x1!r}", data_ydomain=f"{y0!r},{y1!r}",
+                           data_xrange=f"{px0},{px1}", data_yrange=f"{py0},{py1}")
         figures.append(
-            f'<figure class="ll-figure"><svg {_attrs(viewBox=f"0 0 {VIEW_W} {VIEW_H}", class_="ll-panel", role="img", aria_label=label, aria_describedby=desc)}'
-            f' xmlns="http://www.w3.org/2000/svg">'
-            f'<defs><clipPath id="{clip}"><rect {_attrs(x=px0, y=py1, width=px1 - px0, height=py0 - py1)}/></clipPath></defs>'
+            f'<figure class="ll-figure"><svg {svg_attrs} xmlns="http://www.w3.org/2000/svg">'
+            f'<defs><clipPath id="{clip}">{_tag("rect", **box)}</clipPath></defs>'
             f'<g class="ll-axes">{"".join(axes)}</g>'
             f'<g clip-path="url(#{clip})">{"".join(drawn)}</g></svg>'
-            f'<figcaption class="ll-caption"><span class="ll-title">{html.escape(panel["title"])}</span>'
+            f'<figcaption class="ll-caption">'
+            f'<span class="ll-title">{html.escape(panel["title"])}</span>'
             f'{"".join(keys)}<p class="ll-sr-only ll-desc" id="{desc}">{html.escape(text)}</p>'
             f"</figcaption></figure>")
     settings = "; ".join(f'{c["label"]}: {c["labels"][i]}' for c, i in zip(controls, idx))

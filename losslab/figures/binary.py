@@ -59,7 +59,6 @@ def bce_explorer() -> widgets.Figure:
             widgets.Series("current logit", lambda z, **_: np.array([z]),
                            lambda **p: at(**p)[1], depends_point, kind="points", color=1),
         ],
-        ylim=(-5.3, 1.3),
     )
     return widgets.figure(
         [loss_panel, grad_panel],

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-
 from pathlib import Path
 
 from docutils import nodes
@@ -56,6 +55,8 @@ def _description(doctree) -> str:
     if doctree is None:
         return ""
     for para in doctree.findall(nodes.paragraph):
+        if not isinstance(para.parent, nodes.section):
+            continue
         text = " ".join(para.astext().split())
         if len(text) < 40:
             continue
@@ -67,11 +68,10 @@ def _description(doctree) -> str:
 
 def _social_tags(app, pagename, context, doctree, first_image: str | None) -> str:
     """A meta description and Open Graph tags for the page."""
-    from html import escape
-    from html import unescape
+    from html import escape, unescape
 
     title = unescape(re.sub(r"<[^>]+>", "", context.get("title") or "")).strip()
-    site = app.config.project or ""
+    site = app.config.html_title or app.config.project or ""
     tags = []
     desc = _description(doctree)
     if desc:
