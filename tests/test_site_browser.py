@@ -371,7 +371,7 @@ def test_every_figure_is_drawn_before_any_widget_javascript(site, page_name):
         page.close()
 
 
-@pytest.mark.parametrize("page_name", _widget_pages()[:3])
+@pytest.mark.parametrize("page_name", _widget_pages())
 def test_figures_turn_live_without_a_layout_shift(site, page_name):
     base, context = site
     log = PageLog()
@@ -390,6 +390,23 @@ def test_figures_turn_live_without_a_layout_shift(site, page_name):
             setTimeout(() => r(total), 300);
         })""")
         assert shift < 0.05, f"{page_name}: cumulative layout shift {shift:.3f} while loading"
+        # Below the fold a shift is not counted above, so compare the heights directly:
+        # the build-time picture and the live figure, at a desktop and a phone width.
+        for width in (1280, 375):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_timeout(200)
+            heights = page.evaluate("""() => Array.from(document.querySelectorAll('.ll-slot'))
+                .map(slot => {
+                    const live = slot.querySelector('.widget-subarea > *')
+                        .getBoundingClientRect().height;
+                    slot.classList.remove('ll-live');
+                    const built = slot.querySelector('.ll-static').getBoundingClientRect().height;
+                    slot.classList.add('ll-live');
+                    return [built, live];
+                })""")
+            off = [(b, lv) for b, lv in heights if abs(b - lv) > 2]
+            assert off == [], (
+                f"{page_name} at {width} px: build-time and live heights differ: {off}")
     finally:
         page.close()
 
@@ -404,5 +421,62 @@ def test_axe_reports_what_it_should(site):
                          '</main></body></html>')
         ids = {v["id"] for v in axe_violations(page)}
         assert {"label", "color-contrast"} <= ids, ids
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("page_name", _widget_pages())
+def test_controls_show_focus_have_big_targets_and_panels_share_one_text_scale(site, page_name):
+    page, log, views = load(site, page_name, color_scheme="dark")
+    try:
+        targets = page.locator(".losslab-figure :is(.noUi-handle, select, "
+                               "input[type=checkbox])")
+        assert targets.count() > 0
+        for i in range(targets.count()):
+            t = targets.nth(i)
+            t.focus()
+            ring = t.evaluate("""n => { const s = getComputedStyle(n);
+                const r = n.getBoundingClientRect();
+                return [s.outlineStyle, parseFloat(s.outlineWidth), r.width, r.height]; }""")
+            assert ring[0] != "none" and ring[1] >= 2, f"{page_name}: control {i} shows no focus"
+            assert min(ring[2], ring[3]) >= 24, f"{page_name}: control {i} is {ring[2:]} px"
+        weights = page.evaluate("() => Array.from(document.querySelectorAll("
+                                "'.losslab-figure .ll-key-text'), n => "
+                                "Number(getComputedStyle(n).fontWeight))")
+        assert min(weights) >= 400, f"{page_name}: legend text weights {set(weights)}"
+        for width in (1280, 900, 600, 375):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_timeout(150)
+            spread = page.evaluate("""() => Array.from(document.querySelectorAll(
+                    '.losslab-figure .losslab-plot')).map(p => {
+                const w = Array.from(p.querySelectorAll('svg.ll-panel'),
+                                     s => s.getBoundingClientRect().width);
+                return Math.max(...w) - Math.min(...w);
+            })""")
+            assert max(spread) <= 1, (
+                f"{page_name} at {width} px: panels of one figure differ in width (so in "
+                f"text size) by up to {max(spread):.1f} px")
+    finally:
+        page.close()
+
+
+def test_print_is_light_wraps_code_and_keeps_widgets_whole(site):
+    page, log, views = load(site, _widget_pages()[0], color_scheme="dark")
+    try:
+        page.emulate_media(media="print", color_scheme="dark")
+        assert page.evaluate("() => document.documentElement.dataset.theme") == "dark"
+        look = page.evaluate("""() => {
+            const body = getComputedStyle(document.body);
+            const pre = getComputedStyle(document.querySelector('div.highlight pre'));
+            const slot = getComputedStyle(document.querySelector('.ll-slot'));
+            const label = getComputedStyle(document.querySelector('.losslab-figure .ll-label'));
+            return {bg: body.backgroundColor, fg: body.color, wrap: pre.whiteSpace,
+                    preBg: pre.backgroundColor, breakInside: slot.breakInside,
+                    label: label.fill};
+        }""")
+        assert look["bg"] == "rgb(255, 255, 255)", look
+        assert look["fg"] == "rgb(31, 35, 40)", look
+        assert look["wrap"] == "pre-wrap" and look["breakInside"] == "avoid", look
+        assert look["label"] == "rgb(31, 35, 40)", look
     finally:
         page.close()
