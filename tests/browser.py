@@ -127,7 +127,7 @@ AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "ax
 
 
 def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
-    """Run axe-core (npm, pinned; injected from node_modules) on ``page``.
+    """Run axe-core (npm, pinned; injected from node_modules) on ``page``, every rule on.
 
     Returns ``[{"id", "impact", "help", "targets"}]`` for violations of the given impacts.
     """
@@ -135,7 +135,10 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
         raise RuntimeError(f"axe-core is not installed: expected {AXE}; run `npm ci`")
     page.add_script_tag(path=str(AXE))
     found = page.evaluate("""async () => {
-        const r = await axe.run(document, { resultTypes: ['violations'] });
+        // Experimental rules too (label-content-name-mismatch is one): they are off by default.
+        const rules = Object.fromEntries(axe.getRules(['experimental'])
+            .map(r => [r.ruleId, { enabled: true }]));
+        const r = await axe.run(document, { resultTypes: ['violations'], rules });
         return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
             targets: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' +
                                                 (n.failureSummary || '').slice(0, 160))}));
