@@ -1,4 +1,5 @@
-"""A small Sphinx extension that keeps every page of the site free of console errors.
+"""A small Sphinx extension: every page free of console errors, drawn at first paint,
+accessible and ready to share.
 
 - sphinx-thebe writes its ``const THEBE_JS_URL`` script twice on each page, and the
   second copy throws a SyntaxError; with Thebe switched off the site needs neither its
@@ -11,6 +12,10 @@
   the widget JavaScript has loaded.
 - The theme puts a Colab button on every notebook page, but Colab opens only ``.ipynb``
   files: a page written in MyST markdown keeps its Binder button and loses the Colab one.
+- Every page gets a favicon, a meta description and Open Graph tags (its first figure's
+  PNG snapshot as preview image), and one viewport tag instead of three (Sphinx, docutils
+  and the theme each write one). ``templates/`` overrides the theme's search and colour
+  mode buttons so that each one's accessible name matches what it shows.
 """
 
 from __future__ import annotations
