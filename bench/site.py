@@ -210,11 +210,16 @@ def first_paint() -> None:
               f"[{min(live):.0f}-{max(live):.0f}], layout shift max {max(shift):.3f}")
 
 
-def main() -> None:
-    build_times()
-    page_weights_and_latency()
-    first_paint()
+def main(argv: list[str]) -> None:
+    """Every part, or only those named: ``build``, ``weights`` (with latency), ``paint``."""
+    parts = {"build": build_times, "weights": page_weights_and_latency, "paint": first_paint}
+    unknown = [a for a in argv if a not in parts]
+    if unknown:
+        raise SystemExit(f"unknown part(s) {unknown}; choose from {sorted(parts)}")
+    for name, part in parts.items():
+        if not argv or name in argv:
+            part()
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
