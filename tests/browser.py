@@ -89,15 +89,24 @@ def browser() -> Iterator:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def open_page(context, url: str, log: PageLog):
-    """Open ``url`` in a new tab, blocking and recording any request to another host."""
+def open_page(context, url: str, log: PageLog, color_scheme: str | None = None,
+              block: tuple[str, ...] = ()):
+    """Open ``url`` in a new tab, blocking and recording any request to another host.
+
+    ``color_scheme`` ("light" or "dark") is the system setting the page sees (the site
+    follows it); requests whose URL ends with one of ``block`` are refused.
+    """
     page = context.new_page()
+    if color_scheme:
+        page.emulate_media(color_scheme=color_scheme)
     base_host = urlparse(url).netloc
 
     def on_route(route):
         req_url = route.request.url
         parsed = urlparse(req_url)
-        if parsed.scheme in ("data", "blob") or parsed.netloc == base_host:
+        if block and parsed.path.endswith(block):
+            route.abort()
+        elif parsed.scheme in ("data", "blob") or parsed.netloc == base_host:
             route.continue_()
         else:
             log.outside_requests.append(req_url)
@@ -106,8 +115,32 @@ def open_page(context, url: str, log: PageLog):
     page.route("**/*", on_route)
     page.on("console", lambda m: m.type == "error" and log.console_errors.append(m.text))
     page.on("pageerror", lambda e: log.page_errors.append(str(e)))
-    page.on("requestfailed", lambda r: log.failed_requests.append(f"{r.url} {r.failure}"))
+    page.on("requestfailed", lambda r: urlparse(r.url).path.endswith(block) or
+            log.failed_requests.append(f"{r.url} {r.failure}"))
     page.on("response", lambda r: r.status >= 400 and log.failed_requests.append(
         f"{r.url} HTTP {r.status}"))
     page.goto(url, wait_until="load")
     return page
+
+
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
+    """Run axe-core (npm, pinned; injected from node_modules) on ``page``, every rule on.
+
+    Returns ``[{"id", "impact", "help", "targets"}]`` for violations of the given impacts.
+    """
+    if not AXE.is_file():
+        raise RuntimeError(f"axe-core is not installed: expected {AXE}; run `npm ci`")
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => {
+        // Experimental rules too (label-content-name-mismatch is one): they are off by default.
+        const rules = Object.fromEntries(axe.getRules(['experimental'])
+            .map(r => [r.ruleId, { enabled: true }]));
+        const r = await axe.run(document, { resultTypes: ['violations'], rules });
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            targets: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' +
+                                                (n.failureSummary || '').slice(0, 160))}));
+    }""")
+    return [v for v in found if v["impact"] in impacts]

@@ -94,3 +94,40 @@ def test_solutions_never_reach_the_site():
     for f in toc_files():
         if f.startswith("exercises/"):
             assert (HTML / f"{f}.html").is_file(), f"{f} is not on the site"
+
+
+def test_every_page_has_one_viewport_a_favicon_and_sharing_tags():
+    for f in toc_files():
+        page = HTML / f"{f}.html"
+        text = page.read_text()
+        head = text[:text.find("</head>")]
+        viewports = head.count('name="viewport"')
+        assert viewports == 1, f"{f}: {viewports} viewport tags"
+        icon = re.search(r'<link rel="icon" href="([^"]+)"', head)
+        assert icon and (page.parent / icon.group(1)).is_file(), f"{f}: no favicon on the site"
+        for tag in ('property="og:title"', 'property="og:site_name"'):
+            assert tag in head, f"{f}: no {tag}"
+        if f.startswith("chapters/"):
+            desc = re.search(r'<meta name="description" content="([^"]{40,})"', head)
+            assert desc, f"{f}: no meta description"
+            assert re.search(r'<meta property="og:description" content="[^"]{40,}"', head)
+            if "ll-slot" in text:
+                image = re.search(r'<meta property="og:image" content="([^"]+)"', head)
+                assert image, f"{f} has a figure but no preview image"
+                png = (page.parent / image.group(1)).read_bytes()
+                assert png[:8] == b"\x89PNG\r\n\x1a\n", f"{f}: the preview is not a PNG"
+
+
+def test_every_widget_is_on_the_page_as_a_picture_before_any_script_runs():
+    """Each widget view comes with its figure drawn at build time, in the same slot."""
+    for f in toc_files():
+        text = (HTML / f"{f}.html").read_text()
+        views = text.count("application/vnd.jupyter.widget-view+json")
+        slots = re.findall(r'<div class="ll-slot"><div class="ll-static[^"]*">(.*?)'
+                           r'<script type="application/vnd.jupyter.widget-view\+json">',
+                           text, re.S)
+        assert len(slots) == views, f"{f}: {views} widgets, {len(slots)} build-time pictures"
+        for slot in slots:
+            assert "<svg " in slot and "ll-desc" in slot
+            assert re.search(r'<path class="ll-series[^"]*" [^>]*d="M[\d.]+,', slot), (
+                f"{f}: a build-time picture has no curve")

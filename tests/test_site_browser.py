@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from browser import PageLog, browser, open_page, serve
+from browser import PageLog, axe_violations, browser, open_page, serve
 from expected_curves import EXPECTED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,15 +51,20 @@ def site():
         yield base, context
 
 
-def load(site, page_name: str):
+def load(site, page_name: str, color_scheme: str | None = None):
     assert (HTML / page_name).is_file(), f"{page_name} is missing from the built site"
     base, context = site
     log = PageLog()
-    page = open_page(context, base + page_name, log)
+    page = open_page(context, base + page_name, log, color_scheme=color_scheme)
     views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
     if views:
         page.wait_for_function(
-            "n => document.querySelectorAll('.losslab-plot').length >= n", arg=views,
+            "n => document.querySelectorAll('.losslab-figure .losslab-plot').length >= n",
+            arg=views,
+            timeout=20_000,
+        )
+        page.wait_for_function(
+            "n => document.querySelectorAll('.ll-slot.ll-live').length >= n", arg=views,
             timeout=20_000,
         )
     page.wait_for_timeout(300)
@@ -76,10 +81,8 @@ def test_page_loads_with_no_console_error_and_no_outside_request(site, page_name
             f"{page_name}: requests left the site: {log.outside_requests}"
         )
         assert log.failed_requests == [], f"{page_name}: failed requests {log.failed_requests}"
-        assert page.locator(".losslab-plot").count() == views, (
-            f"{page_name}: {views} widget views in the page, "
-            f"{page.locator('.losslab-plot').count()} rendered"
-        )
+        live = page.locator(".losslab-figure .losslab-plot").count()
+        assert live == views, f"{page_name}: {views} widget views in the page, {live} rendered"
     finally:
         page.close()
 
@@ -151,6 +154,62 @@ def assert_curves_match(plot, title: str):
         )
 
 
+def assert_control_speaks(page, control, kind: str, label: str, shown: str, where: str):
+    """The control's accessible name is its visible label; a slider says the shown value."""
+    target = {"slider": ".noUi-handle", "dropdown": "select",
+              "toggle": "input[type=checkbox]"}[kind]
+    node = control.locator(target)
+    name = node.evaluate("""n => {
+        const ids = (n.getAttribute('aria-labelledby') || '').split(' ').filter(Boolean);
+        if (ids.length) return ids.map(i => document.getElementById(i).textContent).join(' ');
+        if (n.getAttribute('aria-label')) return n.getAttribute('aria-label');
+        return n.labels && n.labels.length ? n.labels[0].textContent : '';
+    }""").strip()
+    shown_label = ".widget-label-basic" if kind == "toggle" else ".widget-label"
+    visible = control.locator(shown_label).first.inner_text().strip()
+    assert name == visible == label, (
+        f"{where}: {kind} is named {name!r}, shows the label {visible!r}, expected {label!r}")
+    if kind == "slider":
+        said = node.get_attribute("aria-valuetext")
+        readout = control.locator(".widget-readout")
+        assert said == shown == readout.inner_text().strip(), (
+            f"{where}: slider {label!r} announces {said!r}, shows "
+            f"{readout.inner_text()!r}, expected {shown!r}")
+        assert readout.get_attribute("contenteditable") != "true", (
+            f"{where}: the readout of {label!r} is an editable box that edits nothing")
+
+
+def assert_text_alternative(plot, values: dict, where: str):
+    """Each panel's description names every series with its key values at this setting."""
+    descs = plot.locator(".ll-desc").all_inner_texts()
+    titles = plot.locator(".ll-title").all_inner_texts()
+    labels = plot.locator(".ll-key-text").all_inner_texts()
+    assert len(descs) == len(titles) > 0, (
+        f"{where}: {len(descs)} descriptions for {len(titles)} panels")
+    text = " ".join(descs)
+    for label in labels:
+        assert label + ":" in text, f"{where}: the text alternative never mentions {label!r}"
+    assert re.search(r"\d", text), f"{where}: the text alternative gives no value: {text!r}"
+    ids = plot.locator("svg.ll-panel").evaluate_all(
+        "ss => ss.map(s => document.getElementById(s.getAttribute('aria-describedby')) !== null)")
+    assert all(ids), f"{where}: a panel's aria-describedby points nowhere"
+
+
+def assert_build_time_picture_matches(page, i: int, plot, where: str):
+    """The picture drawn at build time (Python) is the live plot's first frame (JS)."""
+    static = page.locator(".ll-slot .ll-static .losslab-plot").nth(i)
+    assert static.locator(".ll-desc").all_inner_texts() == \
+        plot.locator(".ll-desc").all_inner_texts(), f"{where}: the texts differ"
+    for a, b in zip(drawn_series(static), drawn_series(plot), strict=True):
+        assert (a["title"], a["label"]) == (b["title"], b["label"])
+        for axis in ("x", "y", "px", "py"):
+            assert np.allclose([float(v) for v in a[axis].split(",")],
+                               [float(v) for v in b[axis].split(",")]), (where, a["title"], axis)
+        pa, pb = _parse_path(a["d"]), _parse_path(b["d"])
+        assert pa.shape == pb.shape and (pa.size == 0 or np.abs(pa - pb).max() <= 0.011), (
+            f"{where} / {a['label']}: the build-time curve differs from the live one")
+
+
 def move(page, control, kind: str, forward: bool):
     if kind == "slider":
         control.locator(".noUi-handle").focus()
@@ -177,13 +236,21 @@ def test_every_control_moves_the_curves_to_torch_values(site, page_name):
                 f"{page_name}: widget {title!r} has no expected curves in tests/expected_curves.py"
             )
             assert_curves_match(plot, title)
+            assert_build_time_picture_matches(page, i, plot, f"{page_name}: {title}")
             controls = fig.locator(".widget-hslider, .widget-dropdown, .widget-checkbox")
-            assert controls.count() == len(json.loads(plot.get_attribute("data-values")))
+            values = json.loads(plot.get_attribute("data-values"))
+            assert controls.count() == len(values)
+            assert_text_alternative(plot, values, f"{page_name}: {title}")
             for c in range(controls.count()):
                 control = controls.nth(c)
                 cls = control.get_attribute("class")
                 kind = ("slider" if "widget-hslider" in cls
                         else "dropdown" if "widget-dropdown" in cls else "toggle")
+                label = list(values)[c]
+                assert_control_speaks(page, control, kind, label, values[label],
+                                      f"{page_name}: {title}")
+                described = plot.locator(".ll-desc").all_inner_texts()
+                drawn_before = [d["d"] for d in drawn_series(plot)]
                 before = plot.get_attribute("data-frame")
                 move(page, control, kind, forward=True)
                 if plot.get_attribute("data-frame") == before:
@@ -193,6 +260,13 @@ def test_every_control_moves_the_curves_to_torch_values(site, page_name):
                     f"{page_name}: {title}: control {c} ({kind}) did not change the plot"
                 )
                 assert_curves_match(plot, title)
+                values = json.loads(plot.get_attribute("data-values"))
+                assert_control_speaks(page, control, kind, label, values[label],
+                                      f"{page_name}: {title} after a move")
+                # (pos_weight, say, changes nothing while the label is 0: then nor do the words)
+                redrawn = [d["d"] for d in drawn_series(plot)] != drawn_before
+                assert not redrawn or plot.locator(".ll-desc").all_inner_texts() != described, (
+                    f"{page_name}: {title}: moving {label!r} left the text alternative as it was")
         assert log.console_errors == [] and log.page_errors == []
     finally:
         page.close()
@@ -208,13 +282,201 @@ def test_widgets_fit_a_phone_and_follow_the_dark_theme(site, page_name):
             .map(f => f.getBoundingClientRect()).filter(r => r.right > window.innerWidth + 1)
             .length""")
         assert overflow == 0, f"{page_name}: {overflow} widgets wider than a 375 px phone"
-        colour = "() => getComputedStyle(document.querySelector('path.ll-series')).stroke"
+        colour = ("() => getComputedStyle(document.querySelector("
+                  "'.losslab-figure path.ll-series')).stroke")
         page.evaluate("() => document.documentElement.dataset.theme = 'light'")
         light = page.evaluate(colour)
         page.evaluate("() => document.documentElement.dataset.theme = 'dark'")
         dark = page.evaluate(colour)
         assert light != dark, "the plot's colours should follow the theme"
-        text = page.evaluate("() => getComputedStyle(document.querySelector('.ll-label')).fill")
+        text = page.evaluate(
+            "() => getComputedStyle(document.querySelector('.losslab-figure .ll-label')).fill")
         assert text in ("rgb(230, 237, 243)",), f"dark-mode axis labels are {text}"
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("page_name", site_pages())
+def test_axe_finds_no_serious_or_critical_violation(site, page_name, theme):
+    page, log, views = load(site, page_name, color_scheme=theme)
+    try:
+        assert page.evaluate("() => document.documentElement.dataset.theme") == theme
+        found = axe_violations(page)
+        assert found == [], f"{page_name} ({theme}): axe-core reports " + json.dumps(
+            found, indent=1, ensure_ascii=False)
+    finally:
+        page.close()
+
+
+def _shares(page) -> list[dict]:
+    """For every panel on the page: its title, the share of drawn points inside the plot
+    area, and the height those points span as a share of the plot area's height."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll(
+            '.losslab-figure .losslab-plot figure.ll-figure')).map(fig => {
+        const svg = fig.querySelector('svg.ll-panel');
+        const [px0, px1] = svg.dataset.xrange.split(',').map(Number);
+        const [py0, py1] = svg.dataset.yrange.split(',').map(Number);
+        const pts = [];
+        for (const p of svg.querySelectorAll('path.ll-series')) {
+            for (const m of (p.getAttribute('d') || '').matchAll(/[ML](-?[\\d.]+),(-?[\\d.]+)/g))
+                pts.push([Number(m[1]), Number(m[2])]);
+        }
+        for (const c of svg.querySelectorAll('.ll-points circle'))
+            pts.push([Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))]);
+        const inside = pts.filter(([x, y]) => x >= px0 - 0.5 && x <= px1 + 0.5 &&
+                                              y <= py0 + 0.5 && y >= py1 - 0.5);
+        const ys = inside.map(p => p[1]);
+        return {title: fig.closest('.losslab-plot').getAttribute('aria-label') + ' / ' +
+                       fig.querySelector('.ll-title').textContent,
+                inside: pts.length ? inside.length / pts.length : 1,
+                height: ys.length ? (Math.max(...ys) - Math.min(...ys)) / (py0 - py1) : 0,
+                points: pts.length};
+    })""")
+
+
+@pytest.mark.parametrize("page_name", _widget_pages())
+def test_every_widget_opens_with_its_curves_in_view(site, page_name):
+    """At the opening setting, every panel's curves lie inside its axes (90 % of the drawn
+    points) and use a fair share of its height (a fifth at least, unless all are flat)."""
+    page, log, views = load(site, page_name)
+    try:
+        poor = [s for s in _shares(page)
+                if s["inside"] < 0.9 or (s["points"] > 2 and s["height"] < 0.2)]
+        assert poor == [], f"{page_name}: panels that hide their curves: {poor}"
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("page_name", _widget_pages()[:3])
+def test_every_figure_is_drawn_before_any_widget_javascript(site, page_name):
+    """With the widget runtime refused, each figure still shows its curves (built in)."""
+    base, context = site
+    log = PageLog()
+    page = open_page(context, base + page_name, log, block=("embed-amd.js",))
+    try:
+        views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+        static = page.locator(".ll-slot .ll-static")
+        assert static.count() == views > 0
+        for i in range(views):
+            fig = static.nth(i)
+            assert fig.is_visible(), f"{page_name}: figure {i} is not visible at first paint"
+            drawn = fig.locator(".ll-series").evaluate_all(
+                "ns => ns.filter(n => (n.getAttribute('d') || '').length > 10 || "
+                "n.querySelector('circle')).length")
+            assert drawn > 0, f"{page_name}: figure {i} has no curve before the widgets load"
+            assert fig.locator(".ll-desc").count() > 0
+        assert page.locator(".losslab-figure .losslab-plot").count() == 0
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("page_name", _widget_pages())
+def test_figures_turn_live_without_a_layout_shift(site, page_name):
+    base, context = site
+    log = PageLog()
+    page = open_page(context, base + page_name, log)
+    try:
+        page.wait_for_function("() => document.querySelectorAll('.ll-slot').length > 0 && "
+                               "document.querySelectorAll('.ll-slot:not(.ll-live)').length === 0",
+                               timeout=20_000)
+        page.wait_for_timeout(500)
+        shift = page.evaluate("""() => new Promise(r => {
+            let total = 0;
+            new PerformanceObserver(l => {
+                for (const e of l.getEntries()) if (!e.hadRecentInput) total += e.value;
+                r(total);
+            }).observe({type: 'layout-shift', buffered: true});
+            setTimeout(() => r(total), 300);
+        })""")
+        assert shift < 0.05, f"{page_name}: cumulative layout shift {shift:.3f} while loading"
+        # Below the fold a shift is not counted above, so compare the heights directly:
+        # the build-time picture and the live figure, at a desktop and a phone width.
+        for width in (1280, 375):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_timeout(200)
+            heights = page.evaluate("""() => Array.from(document.querySelectorAll('.ll-slot'))
+                .map(slot => {
+                    const live = slot.querySelector('.widget-subarea > *')
+                        .getBoundingClientRect().height;
+                    slot.classList.remove('ll-live');
+                    const built = slot.querySelector('.ll-static').getBoundingClientRect().height;
+                    slot.classList.add('ll-live');
+                    return [built, live];
+                })""")
+            off = [(b, lv) for b, lv in heights if abs(b - lv) > 2]
+            assert off == [], (
+                f"{page_name} at {width} px: build-time and live heights differ: {off}")
+    finally:
+        page.close()
+
+
+def test_axe_reports_what_it_should(site):
+    """The axe check can fail: an unlabelled field and low-contrast text are caught."""
+    _, context = site
+    page = context.new_page()
+    try:
+        page.set_content('<html lang="en"><head><title>t</title></head><body><main>'
+                         '<input type="text"><p style="color:#777;background:#888">faint</p>'
+                         '</main></body></html>')
+        ids = {v["id"] for v in axe_violations(page)}
+        assert {"label", "color-contrast"} <= ids, ids
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("page_name", _widget_pages())
+def test_controls_show_focus_have_big_targets_and_panels_share_one_text_scale(site, page_name):
+    page, log, views = load(site, page_name, color_scheme="dark")
+    try:
+        targets = page.locator(".losslab-figure :is(.noUi-handle, select, "
+                               "input[type=checkbox])")
+        assert targets.count() > 0
+        for i in range(targets.count()):
+            t = targets.nth(i)
+            t.focus()
+            ring = t.evaluate("""n => { const s = getComputedStyle(n);
+                const r = n.getBoundingClientRect();
+                return [s.outlineStyle, parseFloat(s.outlineWidth), r.width, r.height]; }""")
+            assert ring[0] != "none" and ring[1] >= 2, f"{page_name}: control {i} shows no focus"
+            assert min(ring[2], ring[3]) >= 24, f"{page_name}: control {i} is {ring[2:]} px"
+        weights = page.evaluate("() => Array.from(document.querySelectorAll("
+                                "'.losslab-figure .ll-key-text'), n => "
+                                "Number(getComputedStyle(n).fontWeight))")
+        assert min(weights) >= 400, f"{page_name}: legend text weights {set(weights)}"
+        for width in (1280, 900, 600, 375):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_timeout(150)
+            spread = page.evaluate("""() => Array.from(document.querySelectorAll(
+                    '.losslab-figure .losslab-plot')).map(p => {
+                const w = Array.from(p.querySelectorAll('svg.ll-panel'),
+                                     s => s.getBoundingClientRect().width);
+                return Math.max(...w) - Math.min(...w);
+            })""")
+            assert max(spread) <= 1, (
+                f"{page_name} at {width} px: panels of one figure differ in width (so in "
+                f"text size) by up to {max(spread):.1f} px")
+    finally:
+        page.close()
+
+
+def test_print_is_light_wraps_code_and_keeps_widgets_whole(site):
+    page, log, views = load(site, _widget_pages()[0], color_scheme="dark")
+    try:
+        page.emulate_media(media="print", color_scheme="dark")
+        assert page.evaluate("() => document.documentElement.dataset.theme") == "dark"
+        look = page.evaluate("""() => {
+            const body = getComputedStyle(document.body);
+            const pre = getComputedStyle(document.querySelector('div.highlight pre'));
+            const slot = getComputedStyle(document.querySelector('.ll-slot'));
+            const label = getComputedStyle(document.querySelector('.losslab-figure .ll-label'));
+            return {bg: body.backgroundColor, fg: body.color, wrap: pre.whiteSpace,
+                    preBg: pre.backgroundColor, breakInside: slot.breakInside,
+                    label: label.fill};
+        }""")
+        assert look["bg"] == "rgb(255, 255, 255)", look
+        assert look["fg"] == "rgb(31, 35, 40)", look
+        assert look["wrap"] == "pre-wrap" and look["breakInside"] == "avoid", look
+        assert look["label"] == "rgb(31, 35, 40)", look
     finally:
         page.close()

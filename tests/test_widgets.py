@@ -1,6 +1,7 @@
 """What the widgets carry to the browser: the curves they show, decoded as the page does."""
 
 import base64
+import html
 import itertools
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from losslab.engine import encoding, widgets
+from losslab.engine import encoding, svg, widgets
 from losslab.figures import regression
 from losslab.losses import regression as losses
 
@@ -115,3 +116,59 @@ def test_page_weight_of_a_widget_stays_small(regression_figure):
     outlier = regression.outlier_widget()
     for fig in (regression_figure, outlier):
         assert len(fig.plot.data) < 100_000, "embedded curve data should stay compact"
+
+
+def _scaled_figure(scales):
+    x = np.linspace(-1.0, 1.0, 21)
+    series = widgets.Series("k·x²", x, lambda k: k * x**2, ("k",))
+    return widgets.figure([widgets.Panel("p", "x, the input", "y", [series])],
+                          [widgets.slider("k", scales)])
+
+
+def test_an_axis_follows_the_setting_only_where_a_fixed_one_would_squash_a_curve():
+    follows = _scaled_figure([1.0, 10.0, 100.0]).plot.spec["panels"][0]
+    assert follows["follow"]["dims"] == [0] and follows["follow"]["x"] is None
+    ylims = follows["follow"]["y"]
+    assert len(ylims) == 3
+    for (lo, hi), k in zip(ylims, [1.0, 10.0, 100.0]):
+        assert lo < 0 < k < hi <= 1.06 * k  # k·x² spans 0..k, padded by 5 %
+    steady = _scaled_figure([1.0, 1.5, 2.0]).plot.spec["panels"][0]
+    assert steady["follow"] is None
+    assert steady["ylim"][1] == pytest.approx(2.1)
+
+
+def test_a_given_limit_is_kept_and_a_class_axis_gets_whole_ticks():
+    x = np.arange(3.0)
+    panel = widgets.Panel("classes", "class k", "p", [
+        widgets.Series("p", x, lambda k: np.eye(3)[k], ("k",), kind="points")],
+        xlim=(-0.5, 2.5), ylim=(0.0, 1.0))
+    spec = widgets.figure([panel], [widgets.slider("k", [0, 1, 2])]).plot.spec["panels"][0]
+    assert spec["follow"] is None and spec["categorical"] is True
+    assert svg.nice_ticks(-0.5, 2.5, 6, spec["categorical"]) == [0.0, 1.0, 2.0]
+    assert spec["xname"] == "class k"
+    assert widgets.figure([widgets.Panel("q", "e, an error", "y", [widgets.Series(
+        "y", np.linspace(0, 1, 5), np.linspace(0, 1, 5))])]).plot.spec["panels"][0][
+        "categorical"] is False
+
+
+def test_the_build_time_picture_says_what_the_live_plot_says(regression_figure):
+    state = {"spec": regression_figure.plot.spec, "data": regression_figure.plot.data,
+             **{f"c{i}": getattr(regression_figure.plot, f"c{i}") for i in range(2)}}
+    markup = svg.figure_html(state, "t")
+    shown = shown_curves(regression_figure)
+    one = regression.DELTAS.index(1.0)
+    x, y = shown[("loss", "MSE")][()]
+    lowest = int(np.argmin(y))
+    assert (f"MSE: lowest {svg.say(y[lowest])} at error e = {svg.say(x[lowest])}"
+            in html.unescape(markup))
+    assert markup.count('class="ll-figure"') == 2
+    assert markup.count("<path ") == 8  # four losses, each a loss and a gradient curve
+    assert "Huber δ</span> <span class=\"ll-static-value\">1</span>" in markup
+    assert state["c0"] == one
+
+
+def test_numbers_read_aloud():
+    assert svg.say(-0.5) == "\u22120.5"
+    assert svg.say(12345.6) == "12300" and svg.say(123456.7) == "1.23e+5"
+    assert svg.say(float("nan")) == "not a number"
+    assert svg.fmt(2.5) == "2.5" and svg.fmt(20000.0) == "2e+4" and svg.fmt(-1.0) == "-1"

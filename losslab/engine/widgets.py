@@ -24,7 +24,7 @@ import torch
 import traitlets
 
 from ..losses import curves
-from . import encoding, plots
+from . import encoding, plots, svg
 
 STATIC = Path(__file__).parent / "static"
 MAX_CONTROLS = 4
@@ -133,6 +133,15 @@ class Panel:
     series: list[Series]
     xlim: tuple[float, float] | None = None
     ylim: tuple[float, float] | None = None
+    #: What the text alternative calls x ("error e"); by default the x label up to its
+    #: first comma or " = ".
+    xname: str = ""
+
+
+# Where no limits are given, an axis is fixed across settings (so settings compare at a
+# glance) unless that would squeeze the curves of some setting into less than this share
+# of it; then the axis follows the setting.
+FAIR_SHARE = 0.4
 
 
 # --- the widget -----------------------------------------------------------------------------
@@ -203,6 +212,7 @@ def figure(panels: Sequence[Panel], controls: Sequence[Control] = (), title: str
         spec_series = []
         curves[panel.title] = {}
         finite_x, finite_y = [], []
+        grids_of: list[tuple[list[int], np.ndarray, np.ndarray]] = []
         for s in panel.series:
             unknown = [d for d in s.depends if d not in by_name]
             if unknown:
@@ -239,10 +249,17 @@ def figure(panels: Sequence[Panel], controls: Sequence[Control] = (), title: str
             })
             finite_x.append(x_all[np.isfinite(x_all)])
             finite_y.append(y_all[np.isfinite(y_all)])
+            grids_of.append((dims, x_all, y_all))
+        xlim = panel.xlim or _limits(finite_x, pad=0.0)
+        ylim = panel.ylim or _limits(finite_y, pad=0.05)
+        xs_all = np.concatenate([c.ravel() for c in finite_x]) if finite_x else np.zeros(0)
         spec_panels.append({
             "title": panel.title, "xlabel": panel.xlabel, "ylabel": panel.ylabel,
-            "xlim": list(panel.xlim or _limits(finite_x, pad=0.0)),
-            "ylim": list(panel.ylim or _limits(finite_y, pad=0.05)),
+            "xname": panel.xname or _short_name(panel.xlabel),
+            "xlim": list(xlim), "ylim": list(ylim),
+            "categorical": _is_categorical(xs_all, xlim),
+            "follow": _follow(grids_of, [len(c.values) for c in controls],
+                              None if panel.xlim else xlim, None if panel.ylim else ylim),
             "series": spec_series,
         })
     if offset > MAX_CODES:
@@ -253,7 +270,8 @@ def figure(panels: Sequence[Panel], controls: Sequence[Control] = (), title: str
     spec = {
         "title": title,
         "controls": [
-            {"name": c.name, "label": c.label, "n": len(c.values), "labels": c.labels}
+            {"name": c.name, "label": c.label, "n": len(c.values), "labels": c.labels,
+             "kind": c.kind}
             for c in controls
         ],
         "panels": spec_panels,
@@ -266,7 +284,8 @@ def figure(panels: Sequence[Panel], controls: Sequence[Control] = (), title: str
 
     def snapshot() -> bytes:
         idx = [c.index for c in controls]
-        return _snapshot_png(spec_panels, panels, curves, idx, by_name)
+        return _snapshot_png(spec_panels, panels, curves, idx, by_name,
+                             [len(c.values) for c in controls])
 
     return Figure(plot, widgets_, snapshot, curves)
 
@@ -293,6 +312,48 @@ def _limits(chunks: list[np.ndarray], pad: float) -> tuple[float, float]:
     return (lo - pad * span, hi + pad * span)
 
 
+def _short_name(xlabel: str) -> str:
+    return xlabel.split(",")[0].split(" = ")[0].strip() or "x"
+
+
+def _is_categorical(xs: np.ndarray, xlim) -> bool:
+    """Whether x takes only a few whole numbers on an axis padded by a half on each side."""
+    if xs.size == 0 or not np.allclose(xs, np.round(xs)):
+        return False
+    lo, hi = xlim
+    return bool(len(np.unique(xs)) <= 12 and np.isclose(lo % 1, 0.5) and np.isclose(hi % 1, 0.5))
+
+
+def _follow(grids_of, sizes: list[int], xlim, ylim) -> dict | None:
+    """Per-setting limits for the axes that need them, or None when fixed axes do.
+
+    ``grids_of`` holds each series' control dims and its ``(x, y)`` grids; ``xlim`` and
+    ``ylim`` are the fixed limits, or None where the figure gave its own (never followed).
+    Returns ``{"dims": [...], "x": [[lo, hi], ...] | None, "y": ...}`` with one pair per
+    setting of the controls in ``dims`` (C order), or None.
+    """
+    dims = sorted({d for g in grids_of for d in g[0]})
+    if not dims:
+        return None
+    out = {"dims": dims, "x": None, "y": None}
+    for axis, fixed, pad in (("x", xlim, 0.0), ("y", ylim, 0.05)):
+        if fixed is None:
+            continue
+        per_frame = []
+        for combo in itertools.product(*[range(sizes[d]) for d in dims]):
+            chunks = []
+            for series_dims, x_all, y_all in grids_of:
+                values = (x_all if axis == "x" else y_all)[
+                    tuple(combo[dims.index(d)] for d in series_dims)]
+                chunks.append(values[np.isfinite(values)])
+            per_frame.append(_limits(chunks, pad))
+        span = fixed[1] - fixed[0]
+        if all((hi - lo) >= FAIR_SHARE * span for lo, hi in per_frame):
+            continue
+        out[axis] = [[float(f"{lo:.6g}"), float(f"{hi:.6g}")] for lo, hi in per_frame]
+    return out if out["x"] or out["y"] else None
+
+
 def _control_widget(c: Control, plot: LossPlot, i: int) -> ipw.Widget:
     style = {"description_width": "initial"}
     if c.kind == "toggle":
@@ -310,7 +371,7 @@ def _control_widget(c: Control, plot: LossPlot, i: int) -> ipw.Widget:
     return w
 
 
-def _snapshot_png(spec_panels, panels, curves, idx, by_name) -> bytes:
+def _snapshot_png(spec_panels, panels, curves, idx, by_name, sizes) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -319,14 +380,16 @@ def _snapshot_png(spec_panels, panels, curves, idx, by_name) -> bytes:
     n = len(panels)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.0), dpi=80, squeeze=False)
     try:
+        controls = [{"n": n} for n in sizes]
         for ax, panel, sp in zip(axes[0], panels, spec_panels):
+            xlim, ylim = svg.limits_at(sp, idx, controls)
             drawn = []
             for s in panel.series:
                 x_all, y_all = curves[panel.title][s.label]
                 sel = tuple(idx[by_name[d]] for d in s.depends)
                 drawn.append(plots.Curve(s.label, x_all[sel], y_all[sel], s.kind, s.style, s.color))
             plots.draw_curves(ax, drawn, title=panel.title, xlabel=panel.xlabel,
-                              ylabel=panel.ylabel, xlim=tuple(sp["xlim"]), ylim=tuple(sp["ylim"]))
+                              ylabel=panel.ylabel, xlim=tuple(xlim), ylim=tuple(ylim))
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png")

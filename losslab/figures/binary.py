@@ -47,7 +47,6 @@ def bce_explorer() -> widgets.Figure:
             widgets.Series("current logit", lambda z, **_: np.array([z]),
                            lambda **p: at(**p)[0], depends_point, kind="points", color=1),
         ],
-        ylim=(-0.3, 8.0),
     )
     grad_panel = widgets.Panel(
         "gradient (autograd)", "logit z", "d loss / d z",
@@ -59,7 +58,6 @@ def bce_explorer() -> widgets.Figure:
             widgets.Series("current logit", lambda z, **_: np.array([z]),
                            lambda **p: at(**p)[1], depends_point, kind="points", color=1),
         ],
-        ylim=(-5.3, 1.3),
     )
     return widgets.figure(
         [loss_panel, grad_panel],

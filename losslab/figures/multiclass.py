@@ -208,7 +208,6 @@ def label_smoothing() -> widgets.Figure:
                                    ("eps",)),
                     widgets.Series("no smoothing", xs, plain[1], style="dotted", color=5),
                 ],
-                ylim=(-1.05, 0.3),
             ),
         ],
         [widgets.slider("eps", SMOOTHING, label="label smoothing ε", value=0.1)],

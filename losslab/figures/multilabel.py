@@ -80,7 +80,6 @@ def sigmoid_vs_softmax() -> widgets.Figure:
         "loss as z_A moves (target A, B on; C off)", "logit z_A", "loss",
         [widgets.Series(n, xs, lambda z_b, n=n: losses_at(z_b)[n][0], ("z_b",), color=i,
                         style=["solid", "dashed"][i]) for i, n in enumerate(names)],
-        ylim=(0.0, 3.5),
     )
     grad = widgets.Panel(
         "gradient on z_A (autograd)", "logit z_A", "d loss / d z_A",

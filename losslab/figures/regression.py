@@ -29,7 +29,6 @@ def loss_curves() -> widgets.Figure:
             widgets.slider("beta", DELTAS, label="SmoothL1 β", value=1.0),
         ],
         loss_ylim=(-0.2, 4.5),
-        grad_ylim=(-3.2, 3.2),
         title="Regression losses and their gradients",
     )
 
