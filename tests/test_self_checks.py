@@ -112,8 +112,9 @@ def test_regression_1_gradients_for_an_error_of_4():
         assert _grad(lambda p, fn=fn: fn(p, target, reduction="sum"), -four).item() == -g
         # with the default mean over 5 elements each element gets a fifth
         five = torch.full((5,), 4.0, dtype=torch.float64)
-        torch.testing.assert_close(_grad(lambda p, fn=fn: fn(p, torch.zeros(5, dtype=torch.float64)),
-                                         five), torch.full((5,), g / 5, dtype=torch.float64))
+        zeros = torch.zeros(5, dtype=torch.float64)
+        torch.testing.assert_close(_grad(lambda p, fn=fn: fn(p, zeros), five),
+                                   torch.full((5,), g / 5, dtype=torch.float64))
 
 
 def test_regression_2_smoothl1_equals_huber_only_at_beta_1():
@@ -338,7 +339,8 @@ def test_choosing_2_a_loss_of_exactly_100_is_the_bceloss_clamp():
 
 def test_choosing_3_float_class_indices_message_and_fixes():
     logits = torch.randn(3, 4)
-    with pytest.raises(RuntimeError, match="expected target dtype to be Long or Byte, but got Float"):
+    message = "expected target dtype to be Long or Byte, but got Float"
+    with pytest.raises(RuntimeError, match=message):
         nn.CrossEntropyLoss()(logits, torch.tensor([0.0, 2.0, 1.0]))
     nn.CrossEntropyLoss()(logits, torch.tensor([0.0, 2.0, 1.0]).long())
     nn.CrossEntropyLoss()(logits, torch.softmax(torch.randn(3, 4), 1))
@@ -398,6 +400,7 @@ def test_scale_4_bfloat16_range_and_precision():
     assert bf16.eps == 2.0**-7
     assert bf16.max > 1e38 and math.isclose(bf16.max, f32.max, rel_tol=1e-2)
     eight = torch.tensor(8.0, dtype=torch.bfloat16)
-    assert (torch.nextafter(eight, torch.tensor(16.0, dtype=torch.bfloat16)) - eight).item() == 0.0625
+    above = torch.nextafter(eight, torch.tensor(16.0, dtype=torch.bfloat16))
+    assert (above - eight).item() == 0.0625
     assert torch.isinf(torch.exp(torch.tensor(11.2, dtype=torch.float16)))
     assert not torch.isinf(torch.exp(torch.tensor(11.0, dtype=torch.float16)))
