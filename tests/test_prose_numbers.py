@@ -6,6 +6,7 @@ are glued into the prose instead and need no test.
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -52,3 +53,22 @@ def test_scale_float16_overflows_above_65504_and_exp_above_about_11():
     assert torch.finfo(torch.float16).max == 65504.0
     assert torch.isinf(torch.tensor(65520.0).half())
     assert torch.isinf(torch.exp(torch.tensor(11.1, dtype=torch.float16)))
+
+
+def test_regression_table_parameter_ranges():
+    x, y = torch.randn(5), torch.randn(5)
+    for delta in (0.0, -1.0):
+        with pytest.raises(RuntimeError, match="non-positive values for delta"):
+            F.huber_loss(x, y, delta=delta)
+    torch.testing.assert_close(F.smooth_l1_loss(x, y, beta=0.0), F.l1_loss(x, y))
+    with pytest.raises(RuntimeError, match="negative values for beta"):
+        F.smooth_l1_loss(x, y, beta=-1.0)
+
+
+def test_multiclass_label_smoothing_above_1_raises_and_below_0_is_ignored():
+    logits, target = torch.randn(4, 3, dtype=torch.float64), torch.tensor([0, 1, 2, 0])
+    with pytest.raises(RuntimeError, match="label_smoothing must be between 0.0 and 1.0"):
+        F.cross_entropy(logits, target, label_smoothing=1.5)
+    # a negative value is neither refused nor applied: the loss is the unsmoothed one
+    torch.testing.assert_close(F.cross_entropy(logits, target, label_smoothing=-0.1),
+                               F.cross_entropy(logits, target))
