@@ -36,6 +36,15 @@ def test_value_claims_fail_when_the_value_is_right():
         claims.succeeds(F.binary_cross_entropy, torch.tensor([2.0]), torch.tensor([1.0]))
 
 
+def test_silent_fails_on_a_warning_or_an_error_and_passes_a_quiet_call():
+    with pytest.raises(claims.ClaimFailed, match="expected no warning"):
+        claims.silent(F.mse_loss, torch.ones(3, 1), torch.ones(3))
+    with pytest.raises(claims.ClaimFailed, match="expected the call to succeed"):
+        claims.silent(F.binary_cross_entropy, torch.tensor([2.0]), torch.tensor([1.0]))
+    loss = claims.silent(F.cross_entropy, torch.zeros(1, 3), torch.tensor([[1.0, 1.0, 0.0]]))
+    assert math.isclose(loss.item(), 2 * math.log(3), rel_tol=1e-6)
+
+
 def test_a_gallery_mistake_whose_symptom_vanishes_fails(monkeypatch):
     # if CrossEntropyLoss started accepting float class indices, the gallery must fail
     real = F.cross_entropy

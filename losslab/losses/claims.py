@@ -78,6 +78,21 @@ def succeeds(fn: Callable[..., Any], *args, **kwargs) -> Any:
                           f"{type(err).__name__}: {err}") from err
 
 
+def silent(fn: Callable[..., Any], *args, **kwargs) -> Any:
+    """Call ``fn``; it must return without raising and without any warning.
+
+    The claim that PyTorch accepts a mistaken call "without a word". Returns its result.
+    Raises ``ClaimFailed`` naming the error or the warnings otherwise.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = succeeds(fn, *args, **kwargs)
+    if caught:
+        raise ClaimFailed(f"expected no warning; got "
+                          f"{[f'{w.category.__name__}: {w.message}' for w in caught]}")
+    return result
+
+
 def is_nan(value: Any, what: str = "the value") -> torch.Tensor:
     """``value`` must be ``nan`` (every element, if a tensor). Returns it as a tensor."""
     t = torch.as_tensor(value)

@@ -1,0 +1,406 @@
+"""Every self-check answer that states a number or a PyTorch behaviour is run here.
+
+One test per answer, named after the chapter and the question's number, so a future
+PyTorch that changes the behaviour an answer describes fails a test that says which one.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from losslab.losses import beyond, choosing, classification, scale
+
+torch.manual_seed(0)
+
+
+def _grad(loss_fn, x):
+    x = x.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(loss_fn(x), x)
+    return g
+
+
+# --- why_losses ----------------------------------------------------------------------------
+
+
+def test_why_losses_1_a_loss_module_returns_the_mean_of_the_per_element_losses():
+    pred, target = torch.randn(6), torch.randn(6)
+    per_element = nn.MSELoss(reduction="none")(pred, target)
+    assert per_element.shape == (6,)
+    torch.testing.assert_close(nn.MSELoss()(pred, target), per_element.mean())
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_why_losses_2_sum_multiplies_the_gradient_by_the_number_of_elements(d):
+    pred = torch.randn(128, d, dtype=torch.float64)
+    target = torch.randn(128, d, dtype=torch.float64)
+    g_mean = _grad(lambda p: F.mse_loss(p, target), pred)
+    g_sum = _grad(lambda p: F.mse_loss(p, target, reduction="sum"), pred)
+    torch.testing.assert_close(g_sum, 128 * d * g_mean)
+
+
+def _train(reduction, make_opt, steps=20, clip=None):
+    torch.manual_seed(1)
+    x = torch.randn(128, dtype=torch.float64)
+    y = 2 * x + 0.1 * torch.randn(128, dtype=torch.float64)
+    w = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = make_opt([w])
+    for _ in range(steps):
+        opt.zero_grad()
+        F.mse_loss(w * x, y, reduction=reduction).backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_([w], clip)
+        opt.step()
+    return w.item()
+
+
+def test_why_losses_2_sgd_with_lr_over_n_matches_mean_and_adam_like_optimisers_ignore_it():
+    sgd_mean = _train("mean", lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9))
+    sgd_sum = _train("sum", lambda p: torch.optim.SGD(p, lr=0.1 / 128, momentum=0.9))
+    assert math.isclose(sgd_mean, sgd_sum, rel_tol=1e-9)
+    for make in (lambda p: torch.optim.Adam(p, lr=0.05), lambda p: torch.optim.AdamW(p, lr=0.05),
+                 lambda p: torch.optim.RMSprop(p, lr=0.01)):
+        assert math.isclose(_train("mean", make), _train("sum", make), rel_tol=1e-6)
+
+
+def test_why_losses_2_coupled_weight_decay_and_norm_clipping_do_not_cancel():
+    adam_l2 = lambda p: torch.optim.Adam(p, lr=0.05, weight_decay=1.0)  # noqa: E731
+    # run to equilibrium: mean settles near 2 * 2 / (2 + 1), sum near 2 * 256 / (256 + 1)
+    assert _train("sum", adam_l2, steps=400) - _train("mean", adam_l2, steps=400) > 0.4
+    adamw = lambda p: torch.optim.AdamW(p, lr=0.05, weight_decay=1.0)  # noqa: E731
+    assert math.isclose(_train("mean", adamw), _train("sum", adamw), rel_tol=1e-6)
+    sgd = lambda p: torch.optim.SGD(p, lr=0.1)  # noqa: E731
+    sgd_over_n = lambda p: torch.optim.SGD(p, lr=0.1 / 128)  # noqa: E731
+    clipped_mean = _train("mean", sgd, clip=1.0)
+    clipped_sum = _train("sum", sgd_over_n, clip=1.0)
+    assert abs(clipped_mean - clipped_sum) > 0.05
+
+
+def test_why_losses_3_none_keeps_one_loss_per_element_or_per_sample():
+    assert F.mse_loss(torch.randn(4, 3), torch.randn(4, 3), reduction="none").shape == (4, 3)
+    ce = F.cross_entropy(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]), reduction="none")
+    assert ce.shape == (4,)
+
+
+def test_why_losses_4_accumulating_8_micro_batches_needs_the_loss_divided_by_8():
+    x = torch.randn(64, dtype=torch.float64)
+    y = 3 * x
+    w = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    (full,) = torch.autograd.grad(F.mse_loss(w * x, y), w)
+    for divide, factor in ((True, 1.0), (False, 8.0)):
+        w.grad = None
+        for xm, ym in zip(x.chunk(8), y.chunk(8)):
+            loss = F.mse_loss(w * xm, ym)
+            (loss / 8 if divide else loss).backward()
+        torch.testing.assert_close(w.grad, factor * full)
+
+
+# --- regression ----------------------------------------------------------------------------
+
+
+def test_regression_1_gradients_for_an_error_of_4():
+    target = torch.zeros(1, dtype=torch.float64)
+    four = torch.full((1,), 4.0, dtype=torch.float64)
+    expected = {F.mse_loss: 8.0, F.l1_loss: 1.0, F.huber_loss: 1.0, F.smooth_l1_loss: 1.0}
+    for fn, g in expected.items():
+        assert _grad(lambda p, fn=fn: fn(p, target, reduction="sum"), four).item() == g
+        assert _grad(lambda p, fn=fn: fn(p, target, reduction="sum"), -four).item() == -g
+        # with the default mean over 5 elements each element gets a fifth
+        five = torch.full((5,), 4.0, dtype=torch.float64)
+        zeros = torch.zeros(5, dtype=torch.float64)
+        torch.testing.assert_close(_grad(lambda p, fn=fn: fn(p, zeros), five),
+                                   torch.full((5,), g / 5, dtype=torch.float64))
+
+
+def test_regression_2_smoothl1_equals_huber_only_at_beta_1():
+    e = torch.linspace(-4, 4, 81, dtype=torch.float64)
+    zero = torch.zeros_like(e)
+    for beta in (0.25, 0.5, 1.0, 2.0):
+        smooth = F.smooth_l1_loss(e, zero, beta=beta, reduction="none")
+        huber = F.huber_loss(e, zero, delta=beta, reduction="none")
+        torch.testing.assert_close(smooth, huber / beta)
+        assert torch.allclose(smooth, huber) == (beta == 1.0)
+
+
+def test_regression_3_64_by_1_against_64_broadcasts_with_a_warning():
+    pred, target = torch.randn(64, 1), torch.randn(64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loss = nn.MSELoss()(pred, target)
+    assert any("Using a target size (torch.Size([64])) that is different to the input size "
+               "(torch.Size([64, 1]))" in str(w.message) for w in caught)
+    torch.testing.assert_close(loss, ((pred - target[None, :]) ** 2).mean())
+    assert ((pred - target[None, :]) ** 2).numel() == 4096
+    torch.testing.assert_close(F.mse_loss(pred.squeeze(1), target),
+                               F.mse_loss(pred, target.unsqueeze(1)))
+
+
+def test_regression_4_l1_steps_keep_their_size_and_huber_steps_shrink():
+    errors = torch.tensor([1e-4, 1e-2, 0.5], dtype=torch.float64)
+    zero = torch.zeros(3, dtype=torch.float64)
+    assert _grad(lambda p: F.l1_loss(p, zero, reduction="sum"), errors).tolist() == [1.0] * 3
+    assert _grad(lambda p: F.l1_loss(p, zero, reduction="sum"), zero).tolist() == [0.0] * 3
+    torch.testing.assert_close(_grad(lambda p: F.huber_loss(p, zero, reduction="sum"), errors),
+                               errors)
+
+
+# --- binary --------------------------------------------------------------------------------
+
+
+def test_binary_1_sigmoid_rounds_to_1_near_17_and_bceloss_sits_at_100_with_zero_gradient():
+    z = torch.arange(10.0, 20.0, 0.01)
+    edge = z[torch.sigmoid(z) == 1.0].min().item()
+    assert 16.5 < edge < 17.0   # "from z ≈ 17" in binary and choosing
+    logit = torch.tensor([50.0], requires_grad=True)
+    loss = F.binary_cross_entropy(torch.sigmoid(logit), torch.zeros(1))
+    (g,) = torch.autograd.grad(loss, logit)
+    assert loss.item() == 100.0 and g.item() == 0.0
+    true = F.binary_cross_entropy_with_logits(logit.detach(), torch.zeros(1))
+    assert math.isclose(true.item(), 50.0, rel_tol=1e-6)   # "instead of about |z|"
+    z_neg = torch.tensor([-100.0], requires_grad=True)
+    loss_neg = F.binary_cross_entropy(torch.sigmoid(z_neg), torch.ones(1))
+    (g_neg,) = torch.autograd.grad(loss_neg, z_neg)
+    assert loss_neg.item() == 100.0 and g_neg.item() == 0.0
+
+
+def test_binary_2_gradient_at_logit_minus_3_for_a_positive():
+    g = _grad(lambda z: F.binary_cross_entropy_with_logits(z, torch.ones(1), reduction="sum"),
+              torch.tensor([-3.0], dtype=torch.float64))
+    assert round(g.item(), 3) == -0.953
+    gw = _grad(lambda z: F.binary_cross_entropy_with_logits(
+        z, torch.ones(1), pos_weight=torch.tensor(4.0), reduction="sum"),
+        torch.tensor([-3.0], dtype=torch.float64))
+    torch.testing.assert_close(gw, 4 * g)
+    g_mean = _grad(lambda z: F.binary_cross_entropy_with_logits(z, torch.ones(5)),
+                   torch.full((5,), -3.0, dtype=torch.float64))
+    torch.testing.assert_close(g_mean, torch.full((5,), g.item() / 5, dtype=torch.float64))
+
+
+def test_binary_3_pos_weight_19_for_50_positives_in_1000():
+    target = torch.zeros(1000)
+    target[:50] = 1.0
+    pos_weight = classification.balanced_pos_weight(target)
+    assert pos_weight.item() == 19.0
+    assert (pos_weight * target.sum()).item() == (1 - target).sum().item()
+    nn.BCEWithLogitsLoss(pos_weight=torch.tensor(19.0))(torch.zeros(3), torch.ones(3))
+    with pytest.raises(TypeError, match="cannot assign 'float'"):
+        nn.BCEWithLogitsLoss(pos_weight=19.0)
+
+
+def test_binary_4_threshold_logits():
+    assert torch.sigmoid(torch.tensor(0.0)).item() == 0.5
+    z = torch.logit(torch.tensor(0.8, dtype=torch.float64))
+    assert math.isclose(z.item(), math.log(4), rel_tol=1e-12)
+    assert round(z.item(), 3) == 1.386
+
+
+# --- multiclass ----------------------------------------------------------------------------
+
+
+def test_multiclass_1_gradient_at_logits_2_0_0():
+    g = _grad(lambda z: F.cross_entropy(z, torch.tensor([0])),
+              torch.tensor([[2.0, 0.0, 0.0]], dtype=torch.float64))
+    assert [round(v, 3) for v in g[0].tolist()] == [-0.213, 0.107, 0.107]
+    p = torch.softmax(torch.tensor([2.0, 0.0, 0.0], dtype=torch.float64), 0)
+    assert [round(v, 3) for v in p.tolist()] == [0.787, 0.107, 0.107]
+
+
+def test_multiclass_2_the_softmax_floor_for_100_classes():
+    floor = classification.softmax_before_ce_floor(100)
+    assert round(floor, 2) == 3.62
+    reached = F.cross_entropy(F.one_hot(torch.tensor([0]), 100).double(), torch.tensor([0]))
+    assert math.isclose(reached.item(), floor, rel_tol=1e-12)
+    assert floor < math.log(100)
+    assert round(math.log(100), 2) == 4.61
+
+
+def test_multiclass_3_shapes_for_16_sentences_of_20_tokens_and_1000_words():
+    logits = torch.randn(16, 20, 1000)
+    target = torch.randint(0, 1000, (16, 20))
+    target[:, 15:] = -100
+    loss = F.cross_entropy(logits.permute(0, 2, 1), target)
+    torch.testing.assert_close(loss, F.cross_entropy(logits[:, :15].reshape(-1, 1000),
+                                                     target[:, :15].reshape(-1)))
+    with pytest.raises(RuntimeError):
+        F.cross_entropy(logits, target)   # not permuted: dimension 1 read as 20 classes
+
+
+def test_multiclass_4_smoothing_01_over_10_classes_trains_towards_091_and_001():
+    target = torch.tensor([3])
+    q = torch.full((1, 10), 0.01, dtype=torch.float64)
+    q[0, 3] = 0.91
+    logits = torch.randn(1, 10, dtype=torch.float64)
+    torch.testing.assert_close(F.cross_entropy(logits, target, label_smoothing=0.1),
+                               F.cross_entropy(logits, q))
+    at_q = F.cross_entropy(q.log(), target, label_smoothing=0.1)
+    assert at_q < F.cross_entropy(q.log() + 0.1 * torch.randn(1, 10, dtype=torch.float64),
+                                  target, label_smoothing=0.1)
+
+
+# --- multilabel ----------------------------------------------------------------------------
+
+
+def test_multilabel_1_twenty_tags_take_float_multi_hot_targets():
+    logits = torch.randn(8, 20)
+    target = (torch.rand(8, 20) < 0.2)
+    nn.BCEWithLogitsLoss()(logits, target.float())
+    with pytest.raises(RuntimeError, match="Long"):
+        nn.BCEWithLogitsLoss()(logits, target.long())
+    assert choosing.choose_loss("multi-label").loss.__class__ is nn.BCEWithLogitsLoss
+
+
+def test_multilabel_2_no_two_softmax_outputs_exceed_a_half():
+    p = torch.softmax(torch.randn(10_000, 3) * 5, dim=1)
+    top2 = p.topk(2, dim=1).values
+    assert (top2[:, 1] < 0.5).all()
+
+
+def test_multilabel_3_pos_weight_99_for_a_label_at_1_percent():
+    target = torch.zeros(1000, 4)
+    target[:500, 0] = 1
+    target[:10, 3] = 1
+    assert classification.balanced_pos_weight(target)[3].item() == 99.0
+
+
+def test_multilabel_4_gradient_per_label_depends_on_that_label_only():
+    z = torch.randn(4, 5, dtype=torch.float64)
+    y = (torch.rand(4, 5) < 0.4).double()
+    w = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=torch.float64)
+    g = _grad(lambda x: F.binary_cross_entropy_with_logits(x, y, pos_weight=w), z)
+    expected = (torch.sigmoid(z) * (1 + (w - 1) * y) - w * y) / z.numel()
+    torch.testing.assert_close(g, expected)
+    z2 = z.clone()
+    z2[:, 1:] += 3.0    # move every other label's logit
+    g2 = _grad(lambda x: F.binary_cross_entropy_with_logits(x, y, pos_weight=w), z2)
+    torch.testing.assert_close(g2[:, 0], g[:, 0])
+
+
+# --- beyond --------------------------------------------------------------------------------
+
+
+def test_beyond_2_distillation_call_matches_the_kl_formula_times_t_squared():
+    s, t = torch.randn(6, 5, dtype=torch.float64), torch.randn(6, 5, dtype=torch.float64)
+    temp = 3.0
+    log_q = F.log_softmax(s / temp, dim=1)
+    p = F.softmax(t / temp, dim=1)
+    by_call = temp**2 * F.kl_div(log_q, p, reduction="batchmean")
+    by_formula = temp**2 * (p * (p.log() - log_q)).sum(1).mean()
+    torch.testing.assert_close(by_call, by_formula)
+    torch.testing.assert_close(beyond.distillation_loss(s, t, temperature=temp), by_call)
+
+
+def test_beyond_3_the_softened_kl_gradient_shrinks_like_one_over_t_squared():
+    s, t = torch.randn(1, 5, dtype=torch.float64), torch.randn(1, 5, dtype=torch.float64)
+
+    def grad_norm(temp):
+        g = _grad(lambda x: F.kl_div(F.log_softmax(x / temp, 1), F.softmax(t / temp, 1),
+                                     reduction="batchmean"), s)
+        return g.norm().item()
+
+    ratio = grad_norm(40.0) / grad_norm(20.0)
+    assert abs(ratio - 0.25) < 0.01
+    assert 0.9 < (40.0**2 * grad_norm(40.0)) / (20.0**2 * grad_norm(20.0)) < 1.1
+
+
+def test_beyond_4_a_triplet_beyond_the_margin_sends_zero_and_one_at_the_margin_does_not():
+    def grads(negative):
+        a = torch.zeros(1, 2, dtype=torch.float64, requires_grad=True)
+        p = torch.tensor([[1.0, 0.0]], dtype=torch.float64, requires_grad=True)
+        n = torch.tensor(negative, dtype=torch.float64, requires_grad=True)
+        loss = F.triplet_margin_loss(a, p, n, margin=1.0, eps=0.0)
+        loss.backward()
+        assert loss.item() == 0.0
+        return [x.grad for x in (a, p, n)]
+
+    beyond_margin = grads([[3.0, 0.0]])
+    assert all(g is not None and g.abs().max().item() == 0.0 for g in beyond_margin)
+    at_margin = grads([[2.0, 0.0]])
+    assert max(g.abs().max().item() for g in at_margin) == 1.0
+
+
+# --- choosing ------------------------------------------------------------------------------
+
+
+def test_choosing_2_a_loss_of_exactly_100_is_the_bceloss_clamp():
+    z = torch.tensor([20.0, -100.0, 2.0], requires_grad=True)
+    y = torch.tensor([0.0, 1.0, 1.0])
+    per_example = F.binary_cross_entropy(torch.sigmoid(z), y, reduction="none")
+    (g,) = torch.autograd.grad(per_example.sum(), z)
+    assert per_example[:2].tolist() == [100.0, 100.0]
+    assert g[:2].tolist() == [0.0, 0.0] and g[2].item() != 0.0
+    fixed = F.binary_cross_entropy_with_logits(z.detach(), y, reduction="none")
+    assert math.isclose(fixed[0].item(), 20.0, rel_tol=1e-6)
+
+
+def test_choosing_3_float_class_indices_message_and_fixes():
+    logits = torch.randn(3, 4)
+    message = "expected target dtype to be Long or Byte, but got Float"
+    with pytest.raises(RuntimeError, match=message):
+        nn.CrossEntropyLoss()(logits, torch.tensor([0.0, 2.0, 1.0]))
+    nn.CrossEntropyLoss()(logits, torch.tensor([0.0, 2.0, 1.0]).long())
+    nn.CrossEntropyLoss()(logits, torch.softmax(torch.randn(3, 4), 1))
+
+
+def test_choosing_gallery_has_exactly_three_silent_mistakes():
+    symptoms = [m.run() for m in choosing.MISTAKES]
+    assert sum(s.startswith("no error") for s in symptoms) == 3
+
+
+# --- scale ---------------------------------------------------------------------------------
+
+
+def test_scale_1_bytes_of_256_by_32000_float32_logits_and_their_log_probabilities():
+    assert scale.tensor_bytes((256, 32000), torch.float32) == 32_768_000
+    logits = torch.empty(256, 32000)
+    assert logits.untyped_storage().nbytes() == 32_768_000
+    small = torch.randn(256, 320, requires_grad=True)
+    target = torch.randint(0, 320, (256,))
+    # the log-probabilities, as big as the logits, plus a 4-byte scalar (the total weight)
+    saved = scale.saved_for_backward(scale.ce_fused, small, target)
+    assert small.untyped_storage().nbytes() <= saved <= small.untyped_storage().nbytes() + 8
+
+
+def test_scale_2_parameters_gradients_and_adam_state_do_not_depend_on_the_batch():
+    layer = nn.Linear(16, 100)
+    opt = torch.optim.Adam(layer.parameters())
+    layer(torch.randn(4, 16)).sum().backward()
+    opt.step()
+    params = sum(p.numel() * p.element_size() for p in layer.parameters())
+    grads = sum(p.grad.numel() * p.grad.element_size() for p in layer.parameters())
+    moments = sum(v.numel() * v.element_size() for state in opt.state.values()
+                  for k, v in state.items() if k in ("exp_avg", "exp_avg_sq"))
+    for b in (64, 128):
+        parts = scale.training_memory(b, hidden=16, num_classes=100)
+        assert (parts["parameters"], parts["gradients"], parts["Adam moments"]) == \
+            (params, grads, moments)
+    assert scale.training_memory(64, 16, 100)["logits"] * 2 == \
+        scale.training_memory(128, 16, 100)["logits"]
+
+
+def test_scale_3_linear_cross_entropy_chunked_matches_the_reference():
+    hidden = torch.randn(64, 8, dtype=torch.float64)
+    weight = torch.randn(300, 8, dtype=torch.float64, requires_grad=True)
+    target = torch.randint(0, 300, (64,))
+    ref = F.cross_entropy(F.linear(hidden, weight), target)
+    (g_ref,) = torch.autograd.grad(ref, weight)
+    opts = nn.LinearCrossEntropyOptions(batch_chunk_size=16)
+    chunked = F.linear_cross_entropy(hidden, weight, target, options=opts)
+    (g_chunked,) = torch.autograd.grad(chunked, weight)
+    torch.testing.assert_close(chunked, ref)
+    torch.testing.assert_close(g_chunked, g_ref)
+
+
+def test_scale_4_bfloat16_range_and_precision():
+    bf16, f32 = torch.finfo(torch.bfloat16), torch.finfo(torch.float32)
+    assert bf16.eps == 2.0**-7
+    assert bf16.max > 1e38 and math.isclose(bf16.max, f32.max, rel_tol=1e-2)
+    eight = torch.tensor(8.0, dtype=torch.bfloat16)
+    above = torch.nextafter(eight, torch.tensor(16.0, dtype=torch.bfloat16))
+    assert (above - eight).item() == 0.0625
+    assert torch.isinf(torch.exp(torch.tensor(11.2, dtype=torch.float16)))
+    assert not torch.isinf(torch.exp(torch.tensor(11.0, dtype=torch.float16)))
