@@ -314,8 +314,9 @@ CATALOG: dict[str, Entry] = {e.name: e for e in [
 
 
 def torch_losses() -> list[str]:
-    """Every loss module ``torch.nn`` has: names ending in ``Loss``, plus the adaptive softmax."""
-    return sorted([n for n in dir(nn) if n.endswith("Loss")] + ["AdaptiveLogSoftmaxWithLoss"])
+    """Every loss module ``torch.nn`` has: the names ending in ``Loss`` (which already include
+    ``AdaptiveLogSoftmaxWithLoss``; it is added in case a release renames the others)."""
+    return sorted({n for n in dir(nn) if n.endswith("Loss")} | {"AdaptiveLogSoftmaxWithLoss"})
 
 
 def run_example(entry: Entry, atol: float = 1e-10) -> tuple[float, float]:

@@ -107,3 +107,43 @@ def gaussian_nll_grads(input: torch.Tensor, target: torch.Tensor, var: torch.Ten
     v = var.clamp(min=eps)
     err = input - target
     return err / v, 0.5 * (1 / v - err**2 / v**2)
+
+
+def heteroscedastic_data(n: int = 256, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points ``y = x / 2 + noise`` whose noise grows with ``|x|``: std ``0.1 + 0.4 |x|``.
+
+    ``x`` is (n, 1) float32, uniform on [-2, 2]; ``y`` (n, 1) float32.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, generator=gen) * 4 - 2
+    return x, 0.5 * x + (0.1 + 0.4 * x.abs()) * torch.randn(n, 1, generator=gen)
+
+
+def fit_mean_and_variance(x: torch.Tensor, y: torch.Tensor, steps: int = 400,
+                          seed: int = 0) -> torch.nn.Module:
+    """Train a small network to predict a mean and a variance per input with GaussianNLLLoss.
+
+    ``x``, ``y``: float (n, 1). The network returns ``(mean, var)``, each (n, 1); the
+    variance comes out of a softplus, so it is positive.
+    """
+    torch.manual_seed(seed)
+    body = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+
+    class MeanAndVariance(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = body
+
+        def forward(self, inputs):
+            mean, raw = self.body(inputs).unbind(dim=1)
+            return mean.unsqueeze(1), torch.nn.functional.softplus(raw).unsqueeze(1) + 1e-4
+
+    model = MeanAndVariance()
+    opt = torch.optim.Adam(model.parameters(), lr=0.03)
+    loss_fn = torch.nn.GaussianNLLLoss()
+    for _ in range(steps):
+        opt.zero_grad()
+        mean, var = model(x)
+        loss_fn(mean, y, var).backward()
+        opt.step()
+    return model
