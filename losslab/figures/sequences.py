@@ -100,6 +100,8 @@ IN_FEATURES, N_CLASSES, CUTOFFS = 16, 40, (8, 20)
 ADAPTIVE_TARGETS = {"class 3 (head)": 3, "class 12 (cluster 1)": 12, "class 30 (cluster 2)": 30}
 DIV_VALUES = [1.0, 2.0, 4.0]
 STEPS = torch.linspace(-4.0, 4.0, 81, dtype=torch.float64)
+# The hidden state moves this far per unit step: far enough to change which class wins.
+DIRECTION_NORM = 3.0
 
 
 def adaptive_module(div_value: float) -> nn.AdaptiveLogSoftmaxWithLoss:
@@ -118,7 +120,7 @@ def adaptive_curves(target: int, div_value: float):
     gen = torch.Generator().manual_seed(1)
     h0 = torch.randn(IN_FEATURES, generator=gen, dtype=torch.float64)
     d = torch.randn(IN_FEATURES, generator=gen, dtype=torch.float64)
-    hidden = h0 + steps[:, None] * d / d.norm()
+    hidden = h0 + steps[:, None] * DIRECTION_NORM * d / d.norm()
     targets = torch.full((len(STEPS),), target)
     log_p = module(hidden, targets).output
     head = module.head(hidden).log_softmax(dim=1)
@@ -141,13 +143,13 @@ def adaptive_explorer() -> widgets.Figure:
                           "nats", [widgets.Series(p, xs, lambda p=p, **k: adaptive_curves(**k)[p],
                                                   depends, color=i,
                                                   style=["solid", "dashed", "dotted"][i])
-                                   for i, p in enumerate(parts)], ylim=(-0.3, 9.0)),
+                                   for i, p in enumerate(parts)], ylim=(-0.3, 10.5)),
             widgets.Panel("gradient (autograd)", "step s along a direction in hidden space",
                           "d loss / d s", [widgets.Series(
                               "autograd", xs, lambda **k: adaptive_curves(**k)["gradient"],
-                              depends)], ylim=(-0.6, 0.3)),
+                              depends)], ylim=(-1.8, 1.1)),
         ],
-        [widgets.dropdown("target", ADAPTIVE_TARGETS, label="target class"),
+        [widgets.dropdown("target", ADAPTIVE_TARGETS, label="target class", value=30),
          widgets.slider("div_value", DIV_VALUES, label="div_value", value=4.0)],
         title="Adaptive softmax: head term and cluster term",
     )
