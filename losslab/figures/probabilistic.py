@@ -97,8 +97,12 @@ def poisson_explorer() -> widgets.Figure:
     xs = RATES.numpy()
     depends = ("count", "log_input", "full")
 
+    def nearest(count):
+        # The rate on the grid closest to the count (the grid starts at 0.1, above 0).
+        return int(np.argmin(np.abs(xs - max(count, 0.1))))
+
     def at_count(count, log_input, full):
-        i = int(np.argmin(np.abs(xs - max(count, 0.1))))
+        i = nearest(count)
         return poisson_curve(count, log_input, full)[0][i:i + 1]
 
     return widgets.figure(
@@ -106,7 +110,7 @@ def poisson_explorer() -> widgets.Figure:
             widgets.Panel("Poisson NLL against the rate", "predicted rate λ", "loss", [
                 widgets.Series("PoissonNLLLoss", xs, lambda **p: poisson_curve(**p)[0], depends),
                 widgets.Series("λ = y (the minimum)",
-                               lambda count, **_: xs[[int(np.argmin(np.abs(xs - max(count, 0.1))))]],
+                               lambda count, **_: xs[[nearest(count)]],
                                at_count, depends, kind="points", color=1),
             ], ylim=(-6.0, 14.0)),
             widgets.Panel("gradient in the input (autograd)", "predicted rate λ",
