@@ -258,6 +258,31 @@ def adaptive_terms(values: dict[str, str]) -> dict:
     }
 
 
+# --- the reference page ---------------------------------------------------------------------------
+
+def every_loss(values: dict[str, str]) -> dict:
+    """The catalog example of the chosen loss, through its functional form, as the first
+    input element moves; loss and gradient scaled so the loss spans [0, 1]."""
+    from losslab.losses import catalog
+
+    entry = catalog.CATALOG[values["loss"]]
+    xs = torch.linspace(-3.0, 3.0, 41, dtype=f64)
+    functional, formula, grad = [], [], []
+    for x in xs.tolist():
+        shift = torch.tensor(x, dtype=f64, requires_grad=True)
+        ways = entry.example(shift)
+        (g,) = torch.autograd.grad(ways["functional"], shift)
+        functional.append(ways["functional"].item())
+        formula.append(ways["formula"].item())
+        grad.append(g.item())
+    functional, formula, grad = map(np.array, (functional, formula, grad))
+    lo, span = functional.min(), np.ptp(functional)
+    panel = "loss along one input, rescaled to [0, 1]"
+    return {(panel, "nn module"): (xs.numpy(), (functional - lo) / span),
+            (panel, "course formula"): (xs.numpy(), (formula - lo) / span),
+            ("its gradient (autograd), same scale", "autograd"): (xs.numpy(), grad / span)}
+
+
 NEW_CHAPTER_EXPECTED = {
     "NLLLoss of a batch against one logit": nll_batch,
     "Poisson NLL against the predicted rate": poisson_rate,
@@ -268,4 +293,5 @@ NEW_CHAPTER_EXPECTED = {
     "Triplet loss with a distance function, negative on the unit circle": triplet_circle,
     "What CTC adds up, frame by frame": ctc_frames,
     "Adaptive softmax: head term and cluster term": adaptive_terms,
+    "Every loss of torch.nn along one input": every_loss,
 }

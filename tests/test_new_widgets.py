@@ -11,12 +11,12 @@ import pytest
 from expected_new_chapters import NEW_CHAPTER_EXPECTED
 
 from losslab.engine import widgets
-from losslab.figures import margins, probabilistic, sequences
+from losslab.figures import margins, probabilistic, reference, sequences
 
 BUILDERS = [probabilistic.nll_explorer, probabilistic.poisson_explorer,
             probabilistic.gaussian_explorer, margins.pair_losses, margins.multi_margin,
             margins.multilabel, margins.triplet_distance, sequences.ctc_explorer,
-            sequences.adaptive_explorer]
+            sequences.adaptive_explorer, reference.every_loss]
 
 
 def settings(fig: widgets.Figure):

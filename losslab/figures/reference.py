@@ -6,8 +6,11 @@ import html
 import re
 from pathlib import Path
 
+import numpy as np
+import torch
 from IPython.display import HTML
 
+from ..engine import widgets
 from ..losses import catalog
 
 CHAPTERS = Path(__file__).resolve().parents[2] / "chapters"
@@ -52,3 +55,54 @@ def reference_table() -> HTML:
                 '<table class="table losslab-table"><caption>Every loss module of torch.nn, '
                 'each example run when this page was built</caption>'
                 f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+
+
+SHIFTS = torch.linspace(-3.0, 3.0, 41, dtype=torch.float64)
+
+
+def shift_curves(name: str) -> dict[str, np.ndarray]:
+    """A loss's example as its first input element moves by SHIFTS: module and formula values,
+    and the module's autograd derivative in the shift."""
+    entry = catalog.CATALOG[name]
+    module, formula, grad = [], [], []
+    for value in SHIFTS.tolist():
+        shift = torch.tensor(value, dtype=torch.float64, requires_grad=True)
+        ways = entry.example(shift)
+        (g,) = torch.autograd.grad(ways["module"], shift)
+        module.append(ways["module"].item())
+        formula.append(ways["formula"].item())
+        grad.append(g.item())
+    return {"module": np.array(module), "formula": np.array(formula), "grad": np.array(grad)}
+
+
+def rescaled(curves: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Loss values mapped to [0, 1] over the shifts, the gradient by the same factor."""
+    lo, hi = curves["module"].min(), curves["module"].max()
+    span = hi - lo
+    return {"module": (curves["module"] - lo) / span, "formula": (curves["formula"] - lo) / span,
+            "grad": curves["grad"] / span}
+
+
+def every_loss() -> widgets.Figure:
+    """One widget for all 23 losses: each example's loss and gradient along one input."""
+    xs = SHIFTS.numpy()
+    shown = {name: rescaled(shift_curves(name)) for name in catalog.CATALOG}
+    return widgets.figure(
+        [
+            widgets.Panel("loss along one input, rescaled to [0, 1]",
+                          "shift added to the first input element", "(L − min) / (max − min)", [
+                              widgets.Series("nn module", xs, lambda loss: shown[loss]["module"],
+                                             ("loss",)),
+                              widgets.Series("course formula", xs,
+                                             lambda loss: shown[loss]["formula"], ("loss",),
+                                             style="dotted", color=5),
+                          ], ylim=(-0.05, 1.05)),
+            widgets.Panel("its gradient (autograd), same scale",
+                          "shift added to the first input element", "d / d shift", [
+                              widgets.Series("autograd", xs, lambda loss: shown[loss]["grad"],
+                                             ("loss",))], ylim=(-0.8, 0.8)),
+        ],
+        [widgets.dropdown("loss", list(catalog.CATALOG), label="loss",
+                          value="GaussianNLLLoss")],
+        title="Every loss of torch.nn along one input",
+    )

@@ -1,9 +1,11 @@
 """The one table of every loss in ``torch.nn``: shapes, options, formula, chapter, and an example.
 
-``CATALOG`` has one :class:`Entry` per loss module. Each entry's ``example`` builds a small
-seeded batch and returns the loss three ways: the ``nn`` module, the functional form, and
-the formula as the course writes it. The reference page runs every example when the book
-is built and shows whether the three agree, so the page cannot drift from PyTorch.
+``CATALOG`` has one :class:`Entry` per loss module. Each entry's ``example(shift=0.0)`` builds
+a small seeded batch and returns the loss three ways: the ``nn`` module, the functional form,
+and the formula as the course writes it; ``shift`` (a float, or a 0-d tensor for autograd) is
+added to the first element of the batch's first input. The reference page runs every
+example when the book is built and shows whether the three agree, so the page cannot drift
+from PyTorch.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class Entry:
     reductions: str
     formula: str
     chapter: str
-    example: Callable[[], dict[str, torch.Tensor]]
+    example: Callable[..., dict[str, torch.Tensor]]
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -47,145 +49,166 @@ def _signs(gen: torch.Generator, n: int) -> torch.Tensor:
     return torch.where(torch.rand(n, generator=gen) < 0.5, 1.0, -1.0).to(DTYPE)
 
 
+def _moved(t: torch.Tensor, shift) -> torch.Tensor:
+    """``t`` with ``shift`` (a float or a 0-d tensor) added to its first element only."""
+    first = torch.zeros_like(t)
+    first.view(-1)[0] = 1.0
+    return t + shift * first
+
+
 def _ways(module, functional, formula) -> dict[str, torch.Tensor]:
-    return {"module": module.detach(), "functional": functional.detach(),
-            "formula": formula.detach()}
+    # Not detached: a caller may differentiate each way in ``shift``.
+    return {"module": module, "functional": functional, "formula": formula}
 
 
 # --- examples: each returns the loss from the module, the functional form and the formula ------
 
 def _regression(name: str, module: nn.Module, fn: Callable, formula: Callable, **kw):
-    def example():
+    def example(shift=0.0):
         gen = _gen(len(name))
         x, y = _randn(gen, 8) * 2, _randn(gen, 8)
+        x = _moved(x, shift)
         return _ways(module(x, y), fn(x, y, **kw), formula(x, y, **kw).mean())
     return example
 
 
-def _bce():
+def _bce(shift=0.0):
     gen = _gen(1)
-    probs, y = torch.rand(8, generator=gen, dtype=DTYPE), torch.rand(8, generator=gen).round()
+    logits, y = _randn(gen, 8), torch.rand(8, generator=gen).round()
+    probs = torch.sigmoid(_moved(logits, shift))
     y = y.to(DTYPE)
     formula = -(y * probs.log() + (1 - y) * (1 - probs).log()).mean()
     return _ways(nn.BCELoss()(probs, y), F.binary_cross_entropy(probs, y), formula)
 
 
-def _bce_logits():
+def _bce_logits(shift=0.0):
     gen = _gen(2)
     z, y = _randn(gen, 8, 3) * 3, torch.rand(8, 3, generator=gen).round().to(DTYPE)
+    z = _moved(z, shift)
     w = torch.tensor([1.0, 2.0, 5.0], dtype=DTYPE)
     return _ways(nn.BCEWithLogitsLoss(pos_weight=w)(z, y),
                  F.binary_cross_entropy_with_logits(z, y, pos_weight=w),
                  classification.bce_stable(z, y, pos_weight=w).mean())
 
 
-def _cross_entropy():
+def _cross_entropy(shift=0.0):
     gen = _gen(3)
     z, y = _randn(gen, 8, 5), torch.randint(0, 5, (8,), generator=gen)
+    z = _moved(z, shift)
     return _ways(nn.CrossEntropyLoss(label_smoothing=0.1)(z, y),
                  F.cross_entropy(z, y, label_smoothing=0.1),
                  classification.cross_entropy_formula(z, y, label_smoothing=0.1).mean())
 
 
-def _nll():
+def _nll(shift=0.0):
     gen = _gen(4)
-    log_probs = _randn(gen, 8, 5).log_softmax(dim=1)
+    log_probs = _moved(_randn(gen, 8, 5), shift).log_softmax(dim=1)
     y = torch.randint(0, 5, (8,), generator=gen)
-    y[0] = -100
+    y[1] = -100
     w = torch.tensor([1.0, 0.5, 2.0, 1.0, 3.0], dtype=DTYPE)
     return _ways(nn.NLLLoss(weight=w)(log_probs, y), F.nll_loss(log_probs, y, weight=w),
                  probabilistic.nll_formula(log_probs, y, weight=w))
 
 
-def _kl_div():
+def _kl_div(shift=0.0):
     gen = _gen(5)
-    log_q, p = _randn(gen, 8, 5).log_softmax(dim=1), _randn(gen, 8, 5).softmax(dim=1)
+    log_q = _moved(_randn(gen, 8, 5), shift).log_softmax(dim=1)
+    p = _randn(gen, 8, 5).softmax(dim=1)
     return _ways(nn.KLDivLoss(reduction="batchmean")(log_q, p),
                  F.kl_div(log_q, p, reduction="batchmean"), beyond.kl_formula(log_q, p).mean())
 
 
-def _poisson():
+def _poisson(shift=0.0):
     gen = _gen(6)
-    log_rate = _randn(gen, 8)
+    log_rate = _moved(_randn(gen, 8), shift)
     counts = torch.poisson(torch.full((8,), 3.0, dtype=DTYPE), generator=gen)
     return _ways(nn.PoissonNLLLoss(full=True)(log_rate, counts),
                  F.poisson_nll_loss(log_rate, counts, full=True),
                  probabilistic.poisson_nll_formula(log_rate, counts, full=True))
 
 
-def _gaussian():
+def _gaussian(shift=0.0):
     gen = _gen(7)
     mean, y = _randn(gen, 8, 2), _randn(gen, 8, 2)
+    mean = _moved(mean, shift)
     var = torch.rand(8, 1, generator=gen, dtype=DTYPE) + 0.1
     return _ways(nn.GaussianNLLLoss()(mean, y, var), F.gaussian_nll_loss(mean, y, var),
                  probabilistic.gaussian_nll_formula(mean, y, var))
 
 
-def _margin_ranking():
+def _margin_ranking(shift=0.0):
     gen = _gen(8)
     x1, x2, y = _randn(gen, 8), _randn(gen, 8), _signs(gen, 8)
+    x1 = _moved(x1, shift)
     return _ways(nn.MarginRankingLoss(margin=0.5)(x1, x2, y),
                  F.margin_ranking_loss(x1, x2, y, margin=0.5),
                  margins.margin_ranking_formula(x1, x2, y, margin=0.5))
 
 
-def _hinge_embedding():
+def _hinge_embedding(shift=0.0):
     gen = _gen(9)
     dist, y = _randn(gen, 8).abs() * 2, _signs(gen, 8)
+    dist = _moved(dist, shift)
     return _ways(nn.HingeEmbeddingLoss(margin=2.0)(dist, y),
                  F.hinge_embedding_loss(dist, y, margin=2.0),
                  margins.hinge_embedding_formula(dist, y, margin=2.0))
 
 
-def _soft_margin():
+def _soft_margin(shift=0.0):
     gen = _gen(10)
     x, y = _randn(gen, 8) * 2, _signs(gen, 8)
+    x = _moved(x, shift)
     return _ways(nn.SoftMarginLoss()(x, y), F.soft_margin_loss(x, y),
                  margins.soft_margin_formula(x, y))
 
 
-def _multi_margin():
+def _multi_margin(shift=0.0):
     gen = _gen(11)
     x, y = _randn(gen, 8, 4), torch.randint(0, 4, (8,), generator=gen)
+    x = _moved(x, shift)
     w = torch.tensor([1.0, 2.0, 0.5, 1.0], dtype=DTYPE)
     return _ways(nn.MultiMarginLoss(p=2, margin=0.5, weight=w)(x, y),
                  F.multi_margin_loss(x, y, p=2, margin=0.5, weight=w),
                  margins.multi_margin_formula(x, y, p=2, margin=0.5, weight=w))
 
 
-def _multilabel_margin():
+def _multilabel_margin(shift=0.0):
     gen = _gen(12)
-    x = _randn(gen, 3, 4)
+    x = _moved(_randn(gen, 3, 4), shift)
     y = torch.tensor([[3, 0, -1, 1], [1, -1, 0, 0], [0, 1, 2, 3]])
     return _ways(nn.MultiLabelMarginLoss()(x, y), F.multilabel_margin_loss(x, y),
                  margins.multilabel_margin_formula(x, y))
 
 
-def _multilabel_soft_margin():
+def _multilabel_soft_margin(shift=0.0):
     gen = _gen(13)
     x, y = _randn(gen, 8, 4) * 2, torch.rand(8, 4, generator=gen).round().to(DTYPE)
+    x = _moved(x, shift)
     return _ways(nn.MultiLabelSoftMarginLoss()(x, y), F.multilabel_soft_margin_loss(x, y),
                  margins.multilabel_soft_margin_formula(x, y))
 
 
-def _cosine_embedding():
+def _cosine_embedding(shift=0.0):
     gen = _gen(14)
     x1, x2, y = _randn(gen, 8, 3), _randn(gen, 8, 3), _signs(gen, 8)
+    x1, y[0] = _moved(x1, shift), 1.0
     return _ways(nn.CosineEmbeddingLoss(margin=0.2)(x1, x2, y),
                  F.cosine_embedding_loss(x1, x2, y, margin=0.2),
                  beyond.cosine_embedding_formula(x1, x2, y, margin=0.2).mean())
 
 
-def _triplet():
+def _triplet(shift=0.0):
     gen = _gen(15)
     a, p, n = _randn(gen, 8, 3), _randn(gen, 8, 3), _randn(gen, 8, 3)
+    a = _moved(a, shift)
     return _ways(nn.TripletMarginLoss(margin=1.0)(a, p, n), F.triplet_margin_loss(a, p, n),
                  beyond.triplet_formula(a, p, n, margin=1.0).mean())
 
 
-def _triplet_distance():
+def _triplet_distance(shift=0.0):
     gen = _gen(16)
     a, p, n = _randn(gen, 8, 3), _randn(gen, 8, 3), _randn(gen, 8, 3)
+    a = _moved(a, shift)
     d = margins.cosine_distance
     return _ways(nn.TripletMarginWithDistanceLoss(distance_function=d, margin=0.5, swap=True)(
                      a, p, n),
@@ -194,9 +217,9 @@ def _triplet_distance():
                  margins.triplet_with_distance_formula(a, p, n, d, margin=0.5, swap=True))
 
 
-def _ctc():
+def _ctc(shift=0.0):
     gen = _gen(17)
-    log_probs = _randn(gen, 12, 2, 5).log_softmax(dim=2)
+    log_probs = _moved(_randn(gen, 12, 2, 5), shift).log_softmax(dim=2)
     targets = torch.tensor([[1, 2, 2, 3], [4, 1, 0, 0]])
     lengths = ([12, 9], [4, 2])
     return _ways(nn.CTCLoss()(log_probs, targets, *lengths),
@@ -204,20 +227,22 @@ def _ctc():
                  sequences.ctc_formula(log_probs, targets, *lengths))
 
 
-def _adaptive():
+def _adaptive(shift=0.0):
     torch.manual_seed(18)
     module = nn.AdaptiveLogSoftmaxWithLoss(8, 20, cutoffs=[4, 10], div_value=2.0).to(DTYPE)
     gen = _gen(18)
     x, y = _randn(gen, 6, 8), torch.tensor([0, 3, 4, 9, 10, 19])
+    x = _moved(x, shift)
     second = -module.log_prob(x).gather(1, y.unsqueeze(1)).mean()
     return _ways(module(x, y).loss, second, -sequences.adaptive_log_prob(module, x, y).mean())
 
 
-def _linear_cross_entropy():
+def _linear_cross_entropy(shift=0.0):
     torch.manual_seed(19)
     module = nn.LinearCrossEntropyLoss(8, 6, dtype=DTYPE)
     gen = _gen(19)
     h, y = _randn(gen, 5, 8), torch.randint(0, 6, (5,), generator=gen)
+    h = _moved(h, shift)
     return _ways(module(h, y), F.linear_cross_entropy(h, module.linear.weight, y),
                  classification.cross_entropy_formula(h @ module.linear.weight.T, y).mean())
 
@@ -325,7 +350,8 @@ def run_example(entry: Entry, atol: float = 1e-10) -> tuple[float, float]:
     Raises ``AssertionError`` naming the loss when the module, functional form and course
     formula disagree by more than ``atol``.
     """
-    values = entry.example()
+    with torch.no_grad():
+        values = entry.example()
     ref = values["module"]
     gap = max(float((v - ref).abs().max()) for v in values.values())
     if not gap <= atol:
