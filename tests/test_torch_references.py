@@ -257,6 +257,31 @@ def test_margin_widgets_plot_the_analytic_gradients():
         np.testing.assert_allclose(grad, analytic.numpy(), atol=1e-12)
 
 
+def test_multilabel_and_triplet_widgets_plot_the_analytic_gradients():
+    for moved, labels in itertools.product(range(4), margin_figures.TARGET_SETS):
+        curves = margin_figures.multilabel_curves(moved, labels)
+        _, grad = curves["MultiLabelSoftMarginLoss (multi-hot)"]
+        y = float(moved in margin_figures.TARGET_SETS[labels])
+        want = (torch.sigmoid(margin_figures.MOVED) - y) / 4
+        np.testing.assert_allclose(grad, want.numpy(), atol=1e-12)
+    theta = margin_figures.ANGLES
+    d_pos = 2 * np.sin(0.3)
+    for margin in (0.25, 0.5, 1.0):
+        _, grad = margin_figures.triplet_curves("euclidean", margin, False)[
+            "TripletMarginWithDistanceLoss"]
+        # d(a, n) = 2 sin(θ / 2) on the unit circle, so d loss / dθ = -cos(θ / 2) while active.
+        active = d_pos - 2 * torch.sin(theta / 2) + margin > 0
+        want = torch.where(active, -torch.cos(theta / 2), torch.zeros_like(theta))
+        # At θ = 0 the negative sits on the anchor, where the distance has no derivative.
+        np.testing.assert_allclose(grad[1:], want[1:].numpy(), atol=1e-5)
+        _, grad = margin_figures.triplet_curves("cosine", margin, False)[
+            "TripletMarginWithDistanceLoss"]
+        # cosine distance 1 - cos θ: d loss / dθ = -sin θ while active.
+        active = (1 - np.cos(0.6)) - (1 - torch.cos(theta)) + margin > 0
+        want = torch.where(active, -torch.sin(theta), torch.zeros_like(theta))
+        np.testing.assert_allclose(grad, want.numpy(), atol=1e-9)
+
+
 # --- sequences -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
