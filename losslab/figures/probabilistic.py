@@ -28,9 +28,9 @@ CLASS_WEIGHTS = [0.25, 1.0, 4.0]
 def nll_input(z: torch.Tensor, form: str) -> torch.Tensor:
     """What a learner passes to ``nll_loss``: log-probabilities, probabilities or logits."""
     if form == "log_softmax":
-        return z.log_softmax(dim=1)
+        return z.log_softmax(dim=-1)
     if form == "softmax":
-        return z.softmax(dim=1)
+        return z.softmax(dim=-1)
     return z
 
 
@@ -38,16 +38,22 @@ def nll_input(z: torch.Tensor, form: str) -> torch.Tensor:
 def nll_curve(form: str, weight0: float, reduction: str):
     """NLL of the batch and its autograd gradient in sample 0's true-class logit, over NLL_Z."""
     weight = torch.tensor([weight0, 1.0, 1.0, 1.0], dtype=torch.float64)
-    lift = torch.zeros_like(NLL_LOGITS)
+    z0 = NLL_Z.clone().requires_grad_(True)
+    # One copy of the batch per point of the grid, with sample 0's true-class logit at z0.
+    rest = NLL_LOGITS.expand(len(NLL_Z), 3, 4)
+    lift = torch.zeros(3, 4, dtype=torch.float64)
     lift[0, 0] = 1.0
-
-    def loss_at(z0):
-        z = NLL_LOGITS + (z0 - NLL_LOGITS[0, 0]) * lift
-        return F.nll_loss(nll_input(z, form), NLL_TARGET, weight=weight, reduction=reduction)
-
-    # One autograd pass per point, batched over the logit grid by torch.func.vmap.
-    grad, loss = torch.func.vmap(torch.func.grad_and_value(loss_at))(NLL_Z)
-    return loss.numpy(), grad.numpy()
+    z = rest + (z0[:, None, None] - NLL_LOGITS[0, 0]) * lift
+    targets = NLL_TARGET.expand(len(NLL_Z), 3)
+    # nll_loss over (N, C, d) = (grid, classes, samples) reduces over everything; keep the
+    # grid apart by taking each copy's per-sample losses and reducing them as PyTorch does.
+    per_sample = F.nll_loss(nll_input(z, form).transpose(1, 2), targets, weight=weight,
+                            reduction="none")
+    loss = per_sample.sum(dim=1)
+    if reduction == "mean":
+        loss = loss / weight[NLL_TARGET].sum()
+    (grad,) = torch.autograd.grad(loss.sum(), z0)
+    return loss.detach().numpy(), grad.numpy()
 
 
 def nll_explorer() -> widgets.Figure:
