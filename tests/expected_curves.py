@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from expected_chapters import CHAPTER_EXPECTED
+from expected_new_chapters import NEW_CHAPTER_EXPECTED
 
 from losslab.figures import regression
 from losslab.losses import fitting
@@ -100,3 +101,4 @@ EXPECTED = {
     "Refitting a line under each loss as outliers grow": outlier_refit,
 }
 EXPECTED.update(CHAPTER_EXPECTED)
+EXPECTED.update(NEW_CHAPTER_EXPECTED)

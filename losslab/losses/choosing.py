@@ -58,6 +58,18 @@ GUIDE: dict[str, Task] = {t.name: t for t in [
     Task("embedding", "embedding vectors (N, D)", "anchor, positive, negative",
          "nn.TripletMarginLoss(margin)", "face verification",
          "learns distances: same identity closer than different by a margin"),
+    Task("counts", "1 value, the log-rate (no activation)", "float counts, same shape",
+         "nn.PoissonNLLLoss(log_input=True)", "calls per hour",
+         "Poisson likelihood: the loss is smallest where the predicted rate equals the count"),
+    Task("regression with uncertainty", "mean and variance (softplus keeps it > 0)",
+         "float (N, D)", "nn.GaussianNLLLoss()", "forecast with error bars",
+         "Gaussian likelihood: the model learns a variance per input, large where it errs"),
+    Task("pairwise ranking", "one score per item", "float ±1 per pair (N,)",
+         "nn.MarginRankingLoss(margin=1.0)", "order search results",
+         "asks the preferred item's score to lead by the margin, then stops"),
+    Task("sequence without alignment", "log_softmax over C classes + blank, (T, N, C)",
+         "long labels (N, S) and their lengths", "nn.CTCLoss(blank=0)", "speech to text",
+         "sums over every alignment of the label to the frames; none needs to be given"),
 ]}
 
 
@@ -100,6 +112,10 @@ def choose_loss(task: str, *, num_classes: int | None = None, positive_rate=None
         "distillation": lambda: beyond.DistillationLoss(temperature=temperature),
         "imbalanced detection": lambda: beyond.FocalLoss(alpha=0.25, gamma=2.0),
         "embedding": lambda: nn.TripletMarginLoss(margin=1.0),
+        "counts": lambda: nn.PoissonNLLLoss(log_input=True),
+        "regression with uncertainty": nn.GaussianNLLLoss,
+        "pairwise ranking": lambda: nn.MarginRankingLoss(margin=1.0),
+        "sequence without alignment": lambda: nn.CTCLoss(blank=0),
     }
     if task == "multi-class" and class_weight is not None and num_classes is not None \
             and class_weight.shape != (num_classes,):
