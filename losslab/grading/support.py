@@ -26,9 +26,9 @@ def hidden_check(assignment: str, name: str, namespace: dict, seed: int = 0) -> 
     """Run the check ``assignment.name`` against the functions in ``namespace``."""
     if os.environ.get(AUTOGRADE_ENV) == "1":
         return
-    import torch
-
     import importlib
+
+    import torch
 
     from .checks import CheckFailed
     from .probes.probing import Probe

@@ -141,5 +141,6 @@ CHECKS = [
     Check("focal_loss", "extreme_logits", "no inf or nan at |logit| = 100, finite gradients",
           _extreme_inputs, PROBES["extreme_logits"], _judge_extreme),
     Check("focal_loss", "device_dtype", "results keep the input's device, dtype and shape",
-          _placement_inputs, PROBES["device_dtype"], lambda i, o: _judge_cases(i, o, hidden_from=0)),
+          _placement_inputs, PROBES["device_dtype"],
+          lambda i, o: _judge_cases(i, o, hidden_from=0)),
 ]

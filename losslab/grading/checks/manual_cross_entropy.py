@@ -10,7 +10,6 @@ from ..probes.manual_cross_entropy import PROBES
 from . import Check, CheckFailed
 
 
-
 def _logits(gen, shape, dtype, scale=3.0):
     return (torch.randn(shape, generator=gen, dtype=torch.float64) * scale).to(dtype)
 
