@@ -212,9 +212,6 @@ def _describe_stop(why: str, code: int | None, limits: Limits, kind: str, detail
         if name in ("SIGXCPU", "SIGKILL", "SIGXFSZ"):
             return f"the process was stopped by the grader's limits ({name})"
         return f"the process was killed by {name}"
-    if code == 1:
-        return ("the Python process stopped (exit code 1), e.g. through sys.exit or os._exit, "
-                "or it ran out of memory")
     return f"the Python process exited (exit code {code}), e.g. through sys.exit or os._exit"
 
 
