@@ -96,21 +96,20 @@ class FrameReader:
         return messages
 
 
-def _argv_and_options(job_dir: Path, assignment: str, fd: int, limits: Limits):
-    runner = ["-m", "losslab_probes.runner"]
+def _launch(job_dir: Path, assignment: str, fd: int, limits: Limits):
+    """The sandbox's command line, environment and descriptors."""
     if isolation.mode() == isolation.UNSAFE:
         env = dict(os.environ)
         env.update(PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1", LOSSLAB_AUTOGRADE="1",
                    MPLBACKEND="Agg")
         argv = [sys.executable, "-m", "losslab.grading.probes.runner", str(job_dir), str(fd)]
-        return argv, env, isolation.preexec(_sandbox_limits(limits))
+        return isolation.Launch(argv), env
     binds = [(str(PROBES_DIR / name), f"{isolation.PROBES}/{name}") for name in PROBE_COMMON]
     binds.append((str(PROBES_DIR / f"{assignment}.py"), f"{isolation.PROBES}/{assignment}.py"))
     binds.append((str(job_dir), "/job"))
-    argv = isolation.command([sys.executable, *runner, "/job", str(fd)], ro_binds=binds,
-                             limits=_sandbox_limits(limits))
-    return argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, isolation.preexec(
-        _sandbox_limits(limits))
+    launch = isolation.command([sys.executable, "-m", "losslab_probes.runner", "/job", str(fd)],
+                               ro_binds=binds, limits=_sandbox_limits(limits))
+    return launch, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
 
 def _sandbox_limits(limits: Limits) -> isolation.Limits:
@@ -138,12 +137,13 @@ def _run_sandbox(job_dir: Path, assignment: str, cells: list[dict], start: int,
     it began, the records of the test cells it reported, and a detail for channel errors.
     """
     read_fd, write_fd = os.pipe()
-    argv, env, preexec = _argv_and_options(job_dir, assignment, write_fd, limits)
+    launch, env = _launch(job_dir, assignment, write_fd, limits)
     try:
-        process = subprocess.Popen(argv, env=env, cwd="/", stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   pass_fds=(write_fd,), start_new_session=True,
-                                   preexec_fn=preexec)
+        process = subprocess.Popen(
+            launch.argv, env=env, cwd="/", stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(write_fd,), start_new_session=True,
+            preexec_fn=isolation.preexec(_sandbox_limits(limits)))
     finally:
         os.close(write_fd)
     reader = FrameReader(read_fd)
@@ -251,6 +251,9 @@ def judge_notebook(
     outputs: dict[int, dict] = {}
     with tempfile.TemporaryDirectory(prefix="losslab-sandbox-") as tmp:
         job_dir = Path(tmp)
+        # The sandbox's host user (unprivileged) reads this folder through a descriptor; it
+        # holds only this submission's inputs and code.
+        job_dir.chmod(0o755)
         torch.save(inputs, job_dir / "inputs.pt")
         start = 0
         while True:
@@ -259,6 +262,8 @@ def judge_notebook(
                 break
             job = {"assignment": assignment, "cells": cells, "start": start, "device": device}
             (job_dir / "job.json").write_text(json.dumps(job))
+            for path in job_dir.iterdir():
+                path.chmod(0o644)
             why, code, last_step, results, detail = _run_sandbox(job_dir, assignment, cells,
                                                                  start, limits)
             for position in pending:

@@ -21,6 +21,7 @@ import functools
 import glob
 import os
 import resource
+import secrets
 import shutil
 import subprocess
 import sys
@@ -69,8 +70,11 @@ def describe_mode() -> str:
     """What the grading log records for each submission."""
     if mode() == UNSAFE:
         return "NONE (--unsafe-no-isolation: student code ran as the grading user)"
-    host = "host uid 0 without capabilities" if os.geteuid() == 0 else f"host uid {os.geteuid()}"
-    return f"bubblewrap (uid {SANDBOX_UID} in new user/pid/ipc/net namespaces; {host})"
+    if os.geteuid() == 0:
+        return ("bubblewrap (new pid/ipc/net/mount namespaces; student code as a fresh "
+                "unprivileged host uid, no capabilities)")
+    return (f"bubblewrap (new user/pid/ipc/net/mount namespaces; uid {SANDBOX_UID} inside, "
+            f"host uid {os.geteuid()}, no capabilities)")
 
 
 def gpu_devices() -> list[str]:
@@ -136,6 +140,36 @@ def _system_binds() -> list[str]:
     return args
 
 
+@dataclass
+class Launch:
+    """A bwrap command line, and the host ids the student's code will run as (``None``: as
+    we do; a folder bound writable is handed to them)."""
+
+    argv: list[str]
+    ids: tuple[int, int] | None = None
+
+
+def host_ids() -> tuple[int, int] | None:
+    """When the grader is root, the unprivileged host (uid, gid) student code runs as: a fresh
+    id per sandbox, owning nothing on the host. As an ordinary user: None."""
+    if os.geteuid() != 0:
+        return None
+    number = 200_000 + secrets.randbelow(800_000)
+    return number, number
+
+
+def _parents(targets: list[str]) -> list[str]:
+    """Folders to create (mode 0755) above the bind targets, so that an unprivileged user can
+    walk down to them (bwrap would create them 0700 as root)."""
+    made: set[str] = set()
+    for target in targets:
+        for parent in reversed(Path(target).parents):
+            text = str(parent)
+            if text not in ("/", "/usr", "/proc", "/dev", "/tmp") and text not in targets:
+                made.add(text)
+    return sorted(made, key=lambda text: (text.count("/"), text))
+
+
 def command(
     argv: list[str],
     *,
@@ -144,27 +178,44 @@ def command(
     limits: Limits = Limits(),
     env: dict | None = None,
     chdir: str = WORK,
-) -> list[str]:
-    """The bwrap command line that runs ``argv`` isolated (see the module docstring)."""
+) -> Launch:
+    """The bwrap command line that runs ``argv`` isolated (see the module docstring).
+
+    As an ordinary user, bwrap makes a user namespace in which the code runs as uid 65534.
+    As root, bwrap sets the namespaces up with root's rights (so it can bind a pyenv Python
+    under /root) and the code then runs as a fresh unprivileged host uid (:func:`host_ids`):
+    no capabilities, no_new_privs, an empty bounding set, and per-user limits that the kernel
+    never applies to root (RLIMIT_NPROC).
+    """
+    ids = host_ids()
     size = str(limits.tmp_mb * 1024 * 1024)
-    args = [
-        bwrap_path(), "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+    if ids is None:
+        args = [bwrap_path(), "--unshare-user", "--uid", str(SANDBOX_UID), "--gid",
+                str(SANDBOX_UID), "--cap-drop", "ALL"]
+    else:
+        # Only what the first program needs to drop to the unprivileged uid; it drops them.
+        args = [bwrap_path(), "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add",
+                "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+    args += [
         "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts",
-        "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+        "--unshare-cgroup-try", "--die-with-parent", "--new-session",
         "--hostname", "sandbox", "--clearenv",
         *_system_binds(),
         "--proc", "/proc", "--dev", "/dev",
     ]
     for device in gpu_devices():
         args += ["--dev-bind", device, device]
-    for folder in library_folders():
-        args += ["--ro-bind", folder, folder]
-    args += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm",
-             "--size", size, "--tmpfs", WORK]
-    for source, target in ro_binds:
-        args += ["--ro-bind", str(source), str(target)]
-    for source, target in rw_binds:
-        args += ["--bind", str(source), str(target)]
+    binds = [("--ro-bind", folder, folder) for folder in library_folders()]
+    binds += [("--ro-bind", str(source), str(target)) for source, target in ro_binds]
+    binds += [("--bind", str(source), str(target)) for source, target in rw_binds]
+    for parent in _parents([target for _, _, target in binds] + [WORK]):
+        args += ["--perms", "0755", "--dir", parent]
+    for option, source, target in binds:
+        if option == "--bind" and ids is not None:
+            os.chown(source, *ids)
+        args += [option, source, target]
+    args += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm"]
+    args += ["--size", size, "--perms", "0777", "--tmpfs", WORK]
     inside = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
         "HOME": WORK, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "PYTHONPATH": python_path(),
@@ -178,17 +229,35 @@ def command(
     inside.update(env or {})
     for key, value in inside.items():
         args += ["--setenv", key, value]
-    args += ["--chdir", chdir, "--", *argv]
-    return args
+    # The first program inside drops to the unprivileged uid (as root) and sets RLIMIT_NPROC
+    # there, so that it counts only the sandbox's own processes.
+    uid = ids[0] if ids else -1
+    args += ["--chdir", chdir, "--", sys.executable, "-I", "-S", "-c", _TRAMPOLINE,
+             str(limits.processes), str(uid), *argv]
+    return Launch(args, ids)
+
+
+_TRAMPOLINE = (
+    "import os, resource, sys\n"
+    "n, uid = int(sys.argv[1]), int(sys.argv[2])\n"
+    "if uid >= 0:\n"
+    "    import ctypes\n"
+    "    libc = ctypes.CDLL(None, use_errno=True)\n"
+    "    for cap in range(64):\n"
+    "        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP\n"
+    "    os.setgroups([]); os.setgid(uid); os.setuid(uid)\n"
+    "    assert os.getuid() == uid and os.geteuid() == uid\n"
+    "resource.setrlimit(resource.RLIMIT_NPROC, (n, n))\n"
+    "os.execvp(sys.argv[3], sys.argv[3:])\n"
+)
 
 
 def preexec(limits: Limits):
     """Resource limits for the bwrap process and everything in the sandbox (set before exec).
 
-    RLIMIT_NPROC counts per user namespace, so inside the sandbox's own namespace it bounds
-    the sandbox's processes. Memory: RLIMIT_AS where there is no GPU (it counts shared memory
-    too); with a GPU (CUDA reserves huge address ranges) RLIMIT_DATA plus bounded tmpfs for
-    ``/dev/shm`` and ``/tmp``.
+    Memory: RLIMIT_AS where there is no GPU (it counts shared memory too); with a GPU (CUDA
+    reserves huge address ranges) RLIMIT_DATA plus bounded tmpfs for ``/dev/shm`` and
+    ``/tmp``. The process limit is set inside the sandbox (see :func:`command`).
     """
 
     def apply() -> None:
@@ -203,12 +272,6 @@ def preexec(limits: Limits):
         size = limits.file_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if os.geteuid() != 0:
-            # Root's own count is not enforced at the host level; an ordinary user's is (it
-            # includes the grader's processes), hence the headroom.
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes + 512,) * 2)
-        else:
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)
 
     return apply
 
@@ -230,19 +293,21 @@ def bwrap_path() -> str:
 def _self_test() -> str | None:
     """Start Python inside a sandbox once; None when it works, else what went wrong."""
     try:
-        argv = command([sys.executable, "-c", "import os, sys; print(os.getuid())"],
-                       limits=Limits())
+        launch = command([sys.executable, "-c", "import os, sys; print(os.getuid())"],
+                         limits=Limits())
     except IsolationUnavailable as error:
         return str(error)
+    argv = launch.argv
     try:
         run = subprocess.run(argv, capture_output=True, text=True, timeout=60,
                              preexec_fn=preexec(Limits()))
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"running {argv[0]} failed: {error}"
-    if run.returncode != 0 or run.stdout.strip() != str(SANDBOX_UID):
+    expected = str(launch.ids[0] if launch.ids else SANDBOX_UID)
+    if run.returncode != 0 or run.stdout.strip() != expected:
         tail = " ".join(run.stderr.strip().splitlines()[-3:]) or "(no message)"
         return (f"bubblewrap could not start Python in a sandbox: expected it to print uid "
-                f"{SANDBOX_UID}, got exit code {run.returncode} and {run.stdout.strip()!r}; "
+                f"{expected}, got exit code {run.returncode} and {run.stdout.strip()!r}; "
                 f"bwrap said: {tail}")
     return None
 

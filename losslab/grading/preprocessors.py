@@ -81,14 +81,22 @@ class LimitedKernelManager(AsyncKernelManager):
             env["MPLBACKEND"] = "Agg"
             kw["env"] = env
         else:
-            kernel_cmd = isolation.command(
+            launch = isolation.command(
                 list(kernel_cmd), rw_binds=[(self._sockets, self._sockets)], limits=limits)
+            if launch.ids is not None:
+                # The kernel's (unprivileged) host user reads its connection file.
+                os.chown(self.connection_file, *launch.ids)
+            kernel_cmd = launch.argv
             kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-            kw["cwd"] = self._sockets
+            kw["cwd"] = "/"
         kw["preexec_fn"] = isolation.preexec(limits)
+        return await super()._async_launch_kernel(kernel_cmd, **self._quiet(kw))
+
+    @staticmethod
+    def _quiet(kw: dict) -> dict:
         kw["stdout"] = subprocess.DEVNULL
         kw["stderr"] = subprocess.DEVNULL
-        return await super()._async_launch_kernel(kernel_cmd, **kw)
+        return kw
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
