@@ -208,14 +208,16 @@ def command(
     binds = [("--ro-bind", folder, folder) for folder in library_folders()]
     binds += [("--ro-bind", str(source), str(target)) for source, target in ro_binds]
     binds += [("--bind", str(source), str(target)) for source, target in rw_binds]
+    # Bounded tmpfs first: binds below /tmp (a kernel's socket folder) go on top of it.
+    args += ["--size", size, "--perms", "1777", "--tmpfs", "/tmp", "--size", size,
+             "--perms", "1777", "--tmpfs", "/dev/shm"]
     for parent in _parents([target for _, _, target in binds] + [WORK]):
         args += ["--perms", "0755", "--dir", parent]
+    args += ["--size", size, "--perms", "0777", "--tmpfs", WORK]
     for option, source, target in binds:
         if option == "--bind" and ids is not None:
             os.chown(source, *ids)
         args += [option, source, target]
-    args += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm"]
-    args += ["--size", size, "--perms", "0777", "--tmpfs", WORK]
     inside = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
         "HOME": WORK, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "PYTHONPATH": python_path(),
