@@ -225,7 +225,7 @@ def command(
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LOSSLAB_AUTOGRADE": "1",
         "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": f"{WORK}/.ipython",
     }
-    for key in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"):
+    for key in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):
         if key in os.environ:
             inside[key] = os.environ[key]
     inside.update(env or {})

@@ -407,6 +407,8 @@ def _ordinary_user(base: Path) -> tuple[dict, callable]:
     env["PYTHONPATH"] = os.pathsep.join([str(Path(p)) for p in sys.path
                                          if p.endswith("site-packages")] + [str(ROOT)])
     env["HOME"] = str(base)
+    # pyenv's interpreter finds libpython through an absolute path under /root.
+    env["LD_LIBRARY_PATH"] = str(python / "lib")
     env["USER"] = TEST_USER
 
     def become() -> None:
