@@ -68,32 +68,34 @@ class FrameReader:
         self.buffer = bytearray()
         self.closed = False
 
-    def feed(self) -> list[dict]:
+    def feed(self) -> tuple[list[dict], ChannelError | None]:
+        """The frames completed by the next read, and the error that ended reading, if any
+        (frames before a malformed one still count)."""
         chunk = os.read(self.fd, 1 << 16)
         if not chunk:
             self.closed = True
-            return []
+            return [], None
         self.total += len(chunk)
         if self.total > self.cap:
-            raise ChannelError(f"it sent more than {self.cap >> 20} MiB of results")
+            return [], ChannelError(f"it sent more than {self.cap >> 20} MiB of results")
         self.buffer += chunk
         messages = []
         while len(self.buffer) >= 8:
             size = int.from_bytes(self.buffer[:8], "big")
             if size > self.cap:
-                raise ChannelError("it sent a malformed result")
+                return messages, ChannelError("it sent a malformed result")
             if len(self.buffer) < 8 + size:
                 break
             payload = bytes(self.buffer[8:8 + size])
             del self.buffer[:8 + size]
             try:
                 message = torch.load(io.BytesIO(payload), weights_only=True)
-            except Exception as error:  # noqa: BLE001 - whatever the sandbox wrote
-                raise ChannelError("it sent a result that could not be read") from error
+            except Exception:  # noqa: BLE001 - whatever the sandbox wrote
+                return messages, ChannelError("it sent a result that could not be read")
             if not isinstance(message, dict) or len(message) not in (1, 2):
-                raise ChannelError("it sent a malformed result")
+                return messages, ChannelError("it sent a malformed result")
             messages.append(message)
-        return messages
+        return messages, None
 
 
 def _launch(job_dir: Path, assignment: str, fd: int, limits: Limits):
@@ -162,11 +164,7 @@ def _run_sandbox(job_dir: Path, assignment: str, cells: list[dict], start: int,
             ready, _, _ = select.select([read_fd], [], [], min(remaining, 1.0))
             if not ready:
                 continue
-            try:
-                messages = reader.feed()
-            except ChannelError as error:
-                why, detail = "channel", str(error)
-                break
+            messages, error = reader.feed()
             if reader.closed:
                 break
             for message in messages:
@@ -187,6 +185,9 @@ def _run_sandbox(job_dir: Path, assignment: str, cells: list[dict], start: int,
                 elif message.get("finished") is True:
                     why = "finished"
             if why == "finished":
+                break
+            if error is not None:
+                why, detail = "channel", str(error)
                 break
     finally:
         os.close(read_fd)
