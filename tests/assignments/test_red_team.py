@@ -327,8 +327,11 @@ class Listener:
         self.sock.close()
 
 
-def _build(base: Path, port: int) -> dict[str, tuple[str, dict[str, bool]]]:
-    """Write the submissions; return ``{student: (assignment, passes per test cell)}``."""
+def _build(base: Path, port: int, honest: bool = True) -> dict[str, tuple[str, dict[str, bool]]]:
+    """Write the submissions; return ``{student: (assignment, passes per test cell)}``.
+
+    ``honest`` adds the honest-but-unusual solutions (graded once: who runs the grader does
+    not change how they are judged)."""
     subs = base / "submitted"
     expected: dict[str, tuple[str, dict[str, bool]]] = {}
 
@@ -365,6 +368,8 @@ def _build(base: Path, port: int) -> dict[str, tuple[str, dict[str, bool]]]:
     add("rt-killer", "stable_bce", _with_extra_cell("stable_bce", KILLER), True)
     add("rt-daemons", "focal_loss", _with_extra_cell("focal_loss", DAEMONS), True)
     add("rt-hogs", "stable_bce", _with_extra_cell("stable_bce", HOGS), True)
+    if not honest:
+        return expected
     # Honest but unusual.
     add("honest-own-helper-names", "manual_cross_entropy", student_notebook(
         "manual_cross_entropy",
@@ -435,7 +440,7 @@ def red_batch(request):
     base.chmod(0o755)
     listener = Listener()
     try:
-        expected = _build(base, listener.port)
+        expected = _build(base, listener.port, honest=mode == MODES[0])
         course = base / "course"
         canary = ROOT / ".venv" / "bin" / "activate"
         before = canary.read_bytes() if canary.exists() else None
