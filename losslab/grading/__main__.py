@@ -45,6 +45,7 @@ def grade(args: argparse.Namespace) -> int:
         export_csv,
         find_submissions,
         grade_all,
+        source_folder,
         write_log,
     )
 
@@ -85,6 +86,15 @@ def grade(args: argparse.Namespace) -> int:
             jobs = find_submissions(folder, args.assignment)
     except GradingInputError as error:
         print(f"make grade: {error}", file=sys.stderr)
+        return 2
+    source = source_folder()
+    missing = sorted({job.assignment for job in jobs
+                      if not (source / job.assignment / f"{job.assignment}.ipynb").is_file()})
+    if missing and not (course / "gradebook.db").exists():
+        print(f"make grade: expected the instructor's source notebooks "
+              f"{', '.join(f'{source}/{name}/{name}.ipynb' for name in missing)}; SOURCE=... "
+              "(--source) names the folder that holds <assignment>/<assignment>.ipynb",
+              file=sys.stderr)
         return 2
     workers = args.jobs or None
     print(f"Grading {len(jobs)} submissions from {folder} into {course} "

@@ -34,6 +34,16 @@ def test_wrong_layout_says_what_was_expected_and_what_came(tmp_path):
     assert not (tmp_path / "c" / "gradebook.db").exists()
 
 
+def test_a_missing_source_folder_is_a_clear_error(tmp_path):
+    subs = tmp_path / "subs"
+    write_submission(subs, "alice", "stable_bce", student_notebook("stable_bce"))
+    run = _grade("--submissions", str(subs), "--out", str(tmp_path / "c"),
+                 "--source", str(tmp_path / "private"))
+    assert run.returncode == 2, run.stderr
+    assert f"{tmp_path / 'private'}/stable_bce/stable_bce.ipynb" in run.stderr
+    assert "SOURCE=" in run.stderr
+
+
 def test_zips_need_an_assignment(tmp_path):
     (tmp_path / "dl").mkdir()
     run = _grade("--zips", str(tmp_path / "dl"), "--out", str(tmp_path / "c"))
