@@ -252,9 +252,10 @@ def judge_notebook(
     outputs: dict[int, dict] = {}
     with tempfile.TemporaryDirectory(prefix="losslab-sandbox-") as tmp:
         job_dir = Path(tmp)
-        # The sandbox's host user (unprivileged) reads this folder through a descriptor; it
-        # holds only this submission's inputs and code.
-        job_dir.chmod(0o755)
+        # As root, student code runs as a fresh unprivileged uid that must read this folder
+        # (this submission's inputs and code, nothing else); otherwise it stays private.
+        shared = 0o755 if isolation.host_ids() is not None else 0o700
+        job_dir.chmod(shared)
         torch.save(inputs, job_dir / "inputs.pt")
         start = 0
         while True:
@@ -264,7 +265,7 @@ def judge_notebook(
             job = {"assignment": assignment, "cells": cells, "start": start, "device": device}
             (job_dir / "job.json").write_text(json.dumps(job))
             for path in job_dir.iterdir():
-                path.chmod(0o644)
+                path.chmod(shared & 0o644)
             why, code, last_step, results, detail = _run_sandbox(job_dir, assignment, cells,
                                                                  start, limits)
             for position in pending:
