@@ -1,7 +1,9 @@
 """nbgrader settings for the course (run nbgrader from the repository root).
 
 The settings live in ``losslab/grading/config.py`` so that the parallel grader
-(``make grade``) uses exactly the same ones.
+(``make grade``) uses exactly the same ones: student kernels and sandboxes run inside bubblewrap
+(``LOSSLAB_ISOLATION=none`` turns that off, unsafely), and ``LOSSLAB_SOURCE`` names a private
+folder of instructor sources instead of the public ``solutions/``.
 """
 
 import os

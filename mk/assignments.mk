@@ -5,12 +5,16 @@ ASSIGNMENTS := focal_loss manual_cross_entropy outlier_comparison stable_bce cho
 NBGRADER_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PYTHONPATH="$(CURDIR)"
 # make grade SUBMISSIONS=submitted            nbgrader layout: <student>/<assignment>/<name>.ipynb
 # make grade ZIPS=downloads                   LMS zip downloads, collected with nbgrader zip_collect
-# make grade ... ASSIGNMENT=focal_loss JOBS=4 GRADE_OUT=graded
+# make grade ... ASSIGNMENT=focal_loss JOBS=4 GRADE_OUT=graded SOURCE=path/to/private/sources
+# Student code runs only inside bubblewrap; UNSAFE_NO_ISOLATION=1 grades without it (never
+# for credit: see the README, "Why the grades can be trusted").
 SUBMISSIONS ?=
 ZIPS ?=
 ASSIGNMENT ?=
 JOBS ?= 0
 GRADE_OUT ?= graded
+SOURCE ?=
+UNSAFE_NO_ISOLATION ?=
 
 .PHONY: release grade
 
@@ -25,4 +29,5 @@ grade: $(VENV_STAMP)
 	  exit 2; fi
 	$(NBGRADER_ENV) $(PY) -m losslab.grading grade \
 	  $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") $(if $(ZIPS),--zips "$(ZIPS)") \
-	  $(if $(ASSIGNMENT),--assignment "$(ASSIGNMENT)") --jobs $(JOBS) --out "$(GRADE_OUT)"
+	  $(if $(ASSIGNMENT),--assignment "$(ASSIGNMENT)") --jobs $(JOBS) --out "$(GRADE_OUT)" \
+	  $(if $(SOURCE),--source "$(SOURCE)") $(if $(UNSAFE_NO_ISOLATION),--unsafe-no-isolation)

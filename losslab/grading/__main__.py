@@ -8,6 +8,7 @@ grade    autograde a folder of submissions (or LMS zip downloads) on every core,
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,17 +35,35 @@ def release(names: list[str]) -> int:
 
 
 def grade(args: argparse.Namespace) -> int:
+    from . import isolation
     from .grader import (
         DEFAULT_ZIP_REGEXP,
         GradingInputError,
+        Job,
+        Outcome,
         collect_zips,
         export_csv,
         find_submissions,
         grade_all,
+        source_folder,
         write_log,
     )
 
+    if args.unsafe_no_isolation:
+        os.environ[isolation.ENV] = isolation.UNSAFE
+        print("WARNING: --unsafe-no-isolation: student code runs as you, without bubblewrap; "
+              "it can read solutions/ and the gradebook and reach the network.", file=sys.stderr)
+    if args.source:
+        os.environ["LOSSLAB_SOURCE"] = str(Path(args.source).resolve())
+    os.umask(0o077)
     course = Path(args.out).resolve()
+    try:
+        # Fail closed before anything is unpacked or run.
+        isolation.require()
+    except isolation.IsolationUnavailable as error:
+        print(f"make grade: {error}", file=sys.stderr)
+        return 3
+    rejected: list[tuple[str, str]] = []
     try:
         if args.zips:
             if not args.assignment:
@@ -52,21 +71,48 @@ def grade(args: argparse.Namespace) -> int:
                     "--zips needs --assignment (ASSIGNMENT=...): an LMS download holds one "
                     f"assignment; expected one of {', '.join(ASSIGNMENTS)}"
                 )
-            folder = collect_zips(Path(args.zips).resolve(), args.assignment, course,
-                                  args.zip_regexp or DEFAULT_ZIP_REGEXP)
+            course.mkdir(parents=True, exist_ok=True)
+            course.chmod(0o700)
+            folder, rejected = collect_zips(Path(args.zips).resolve(), args.assignment, course,
+                                            args.zip_regexp or DEFAULT_ZIP_REGEXP)
+            try:
+                jobs = find_submissions(folder, args.assignment)
+            except GradingInputError:
+                if not rejected:
+                    raise
+                jobs = []
         else:
             folder = Path(args.submissions).resolve()
-        jobs = find_submissions(folder, args.assignment)
+            jobs = find_submissions(folder, args.assignment)
     except GradingInputError as error:
         print(f"make grade: {error}", file=sys.stderr)
         return 2
+    source = source_folder()
+    missing = sorted({job.assignment for job in jobs
+                      if not (source / job.assignment / f"{job.assignment}.ipynb").is_file()})
+    if missing and not (course / "gradebook.db").exists():
+        print(f"make grade: expected the instructor's source notebooks "
+              f"{', '.join(f'{source}/{name}/{name}.ipynb' for name in missing)}; SOURCE=... "
+              "(--source) names the folder that holds <assignment>/<assignment>.ipynb",
+              file=sys.stderr)
+        return 2
     workers = args.jobs or None
     print(f"Grading {len(jobs)} submissions from {folder} into {course} "
-          f"with {workers or 'all'} parallel workers", flush=True)
-    outcomes = grade_all(jobs, course, workers=args.jobs, timeout=args.timeout,
-                         progress=lambda line: print(line, flush=True))
-    export_csv(course, course / "grades.csv")
-    write_log(outcomes, course / "grading_log.csv")
+          f"with {workers or 'all'} parallel workers ({isolation.describe_mode()})", flush=True)
+    outcomes = [Outcome(Job(student, args.assignment, folder), "failed", 0.0,
+                        f"not graded: {reason}", isolation="not run")
+                for student, reason in rejected]
+    try:
+        if jobs:
+            outcomes += grade_all(jobs, course, workers=args.jobs, timeout=args.timeout,
+                                  progress=lambda line: print(line, flush=True))
+    finally:
+        # Whatever happened, the grades and the log are written.
+        try:
+            if (course / "gradebook.db").exists():
+                export_csv(course, course / "grades.csv")
+        finally:
+            write_log(outcomes, course / "grading_log.csv")
     failed = [o for o in outcomes if o.status != "graded"]
     manual = [o for o in outcomes if o.needs_manual_grade]
     print(f"Done: {len(outcomes) - len(failed)} graded, {len(failed)} failed. "
@@ -95,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     gr.add_argument("--jobs", type=int, default=0, help="parallel workers (0: every core)")
     gr.add_argument("--timeout", type=float, default=900.0,
                     help="seconds one submission may take in all")
+    gr.add_argument("--source", help="folder of the instructor's source notebooks "
+                    "(<assignment>/<assignment>.ipynb; default: solutions/, which is public)")
+    gr.add_argument("--unsafe-no-isolation", action="store_true",
+                    help="grade WITHOUT bubblewrap: student code runs as you (never for credit)")
     gr.add_argument("--out", default=".", help="nbgrader course folder for the gradebook, "
                     "autograded/, feedback/ and grades.csv (default: the repository root)")
     args = parser.parse_args(argv)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 
 COURSE_ID = "loss-functions-live"
+VALIDATE_TIMEOUT = 60
 
 
 def configure(c) -> None:
     """Apply the course settings to a traitlets ``Config`` ``c``."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
     from nbgrader.preprocessors import (
         AssignLatePenalties,
         CheckCellMetadata,
@@ -27,14 +29,16 @@ def configure(c) -> None:
     )
 
     c.CourseDirectory.course_id = COURSE_ID
-    c.CourseDirectory.source_directory = "solutions"
+    # The instructor's sources (solutions and hidden tests); LOSSLAB_SOURCE (make grade
+    # SOURCE=...) points at a private copy when grading for credit: solutions/ is public.
+    c.CourseDirectory.source_directory = os.environ.get("LOSSLAB_SOURCE", "solutions")
     c.CourseDirectory.release_directory = "exercises"
     # Students' own Validate and instructors' runs: no cell may take longer than this.
-    c.Execute.timeout = 60
-    c.ExecutePreprocessor.timeout = 60
-    # Autograding: a cell may take this long in the student's kernel (the grade does not
-    # depend on it, see IsolatedChecks); a cell that overruns stops the kernel run.
-    c.RobustExecute.timeout = int(os.environ.get("LOSSLAB_CELL_TIMEOUT", "30"))
+    c.Execute.timeout = VALIDATE_TIMEOUT
+    c.ExecutePreprocessor.timeout = VALIDATE_TIMEOUT
+    # Autograding gives every notebook cell as long as Validate does (in the kernel and in
+    # the sandbox), so an exploration cell Validate accepts is never cut short by grading.
+    c.RobustExecute.timeout = int(os.environ.get("LOSSLAB_CELL_TIMEOUT", VALIDATE_TIMEOUT))
     c.OverwriteCells.add_missing_cells = False
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
@@ -56,4 +60,11 @@ def configure(c) -> None:
         AssignLatePenalties,
         CheckCellMetadata,
     ]
-    c.GenerateFeedback.preprocessors = [SanitizeFeedback, GetGrades, CSSHTMLHeaderPreprocessor]
+    # Student output reaches the feedback HTML only through nbconvert's sanitizer: no
+    # scripts, no JavaScript outputs, no event handlers (the instructor opens these too).
+    c.SanitizeHTML.safe_output_keys = ["metadata", "text/plain", "image/png", "image/jpeg",
+                                       "text/html", "text/markdown"]
+    c.SanitizeHTML.sanitized_output_types = ["text/html", "text/markdown"]
+    c.HTMLExporter.sanitize_html = True
+    c.GenerateFeedback.preprocessors = [SanitizeFeedback, SanitizeHTML, GetGrades,
+                                        CSSHTMLHeaderPreprocessor]

@@ -4,12 +4,15 @@ nbgrader autogrades one student at a time. Here every submission is autograded b
 :mod:`losslab.grading.worker` in a private copy of the course (its own ``gradebook.db``), as
 many at a time as there are cores; the results are merged into one gradebook, feedback and
 autograded notebooks are copied next to it, and a grades CSV is exported. A submission that
-breaks its worker is reported and the run goes on.
+breaks its worker is reported and the run goes on. Student code runs only inside bubblewrap
+(:mod:`.isolation`), started by the workers; everything this process writes is private to the
+grading user (umask 077).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import queue
@@ -27,8 +30,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import isolation
 from .checks import ASSIGNMENTS
-from .privileges import fingerprint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Canvas-style download names: <student>_[LATE_]<numbers>_<original name>.ipynb
@@ -58,6 +61,23 @@ class Outcome:
     score: float | None = None
     max_score: float | None = None
     needs_manual_grade: bool = False
+    isolation: str = ""
+
+
+# Caps on what one student can hand in (or make the grader copy).
+MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
+MAX_ARCHIVE_MEMBERS = 500
+MAX_ARCHIVE_BYTES = 200 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 100
+MAX_REPORT_BYTES = 1024 * 1024
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def source_folder() -> Path:
+    """The instructor's sources: ``LOSSLAB_SOURCE`` (``make grade SOURCE=...``) or solutions/."""
+    value = os.environ.get("LOSSLAB_SOURCE") or "solutions"
+    path = Path(value)
+    return path if path.is_absolute() else REPO_ROOT / path
 
 
 def _listing(folder: Path, limit: int = 8) -> str:
@@ -84,7 +104,7 @@ def find_submissions(folder: Path, assignment: str | None = None) -> list[Job]:
     wanted = (assignment,) if assignment else ASSIGNMENTS
     jobs = []
     for student in sorted(p for p in folder.iterdir() if p.is_dir()):
-        if student.name.startswith("."):
+        if student.name.startswith(".") or not STUDENT_ID.match(student.name):
             continue
         for name in wanted:
             if (student / name).is_dir():
@@ -98,38 +118,141 @@ def find_submissions(folder: Path, assignment: str | None = None) -> list[Job]:
     return jobs
 
 
-def collect_zips(downloads: Path, assignment: str, course: Path, regexp: str) -> Path:
-    """Turn an LMS download (zip files and/or notebooks) into ``course/submitted/`` with
-    ``nbgrader zip_collect``; returns the submitted folder."""
+class ArchiveError(Exception):
+    """One LMS download could not be used; the message says why (it fails that student only)."""
+
+
+def _private_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: list[int]) -> bytes:
+    """A member's bytes, counting what is really inflated (never the header's claims)."""
+    if member.flag_bits & 0x1:
+        raise ArchiveError(f"{member.filename!r} is encrypted")
+    with archive.open(member) as handle:
+        data = handle.read(MAX_NOTEBOOK_BYTES + 1)
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise ArchiveError(f"{member.filename!r} is larger than "
+                           f"{MAX_NOTEBOOK_BYTES >> 20} MiB uncompressed")
+    if len(data) > 1024 * 1024 and len(data) > MAX_COMPRESSION_RATIO * max(member.compress_size,
+                                                                          1):
+        raise ArchiveError(f"{member.filename!r} is compressed more than "
+                           f"{MAX_COMPRESSION_RATIO}:1 (a zip bomb?)")
+    budget[0] -= len(data)
+    if budget[0] < 0:
+        raise ArchiveError(f"the archive unpacks to more than {MAX_ARCHIVE_BYTES >> 20} MiB")
+    return data
+
+
+def _members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    if len(members) > MAX_ARCHIVE_MEMBERS:
+        raise ArchiveError(f"it holds {len(members)} files, more than {MAX_ARCHIVE_MEMBERS}")
+    return members
+
+
+def _student_notebook(data: bytes, assignment: str) -> bytes:
+    """The notebook in one student's own zip: the member named ``<assignment>.ipynb``, else the
+    only notebook. Member names are never used as paths, nor to say whose work it is."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as error:
+        raise ArchiveError("it is not a valid zip file") from error
+    with archive:
+        budget = [MAX_ARCHIVE_BYTES]
+        notebooks = [m for m in _members(archive) if m.filename.endswith(".ipynb")
+                     and not any(part.startswith((".", "__MACOSX"))
+                                 for part in m.filename.replace("\\", "/").split("/"))]
+        named = [m for m in notebooks if m.filename.replace("\\", "/").rsplit("/", 1)[-1]
+                 == f"{assignment}.ipynb"]
+        chosen = named or notebooks
+        if len(chosen) != 1:
+            raise ArchiveError(f"expected one notebook ({assignment}.ipynb) in the zip, found "
+                               f"{len(notebooks)}")
+        return _read_member(archive, chosen[0], budget)
+
+
+def collect_zips(downloads: Path, assignment: str, course: Path,
+                 regexp: str) -> tuple[Path, list[tuple[str, str]]]:
+    """Turn an LMS download (zip files and/or notebooks) into ``course/submitted/``.
+
+    Whose work a file is comes from the name the LMS gave it (``regexp``, group
+    ``student_id``): a notebook or zip in ``downloads``, or a member of the LMS's own bulk zip.
+    A student's own zip is opened one level deep and only its notebook is taken. Nothing is
+    extracted with ``extractall``: files are written by this process, mode 0600, under names it
+    makes. Returns the submitted folder and ``(student or file name, reason)`` for every
+    download that could not be used; each of those fails alone.
+    """
     if not downloads.is_dir():
         raise GradingInputError(f"expected a folder of LMS downloads, got {downloads}")
-    archives = [p for p in downloads.iterdir() if p.suffix in (".zip", ".ipynb")]
+    archives = sorted(p for p in downloads.iterdir() if p.suffix in (".zip", ".ipynb"))
     if not archives:
         raise GradingInputError(
             f"expected .zip or .ipynb files in {downloads}; it holds {_listing(downloads)}"
         )
-    for archive in archives:
-        if archive.suffix == ".zip" and not zipfile.is_zipfile(archive):
-            raise GradingInputError(f"{archive} is not a valid zip file")
-    target = course / "downloaded" / assignment / "archive"
-    target.mkdir(parents=True, exist_ok=True)
-    for archive in archives:
-        shutil.copy2(archive, target / archive.name)
-    command = [
-        sys.executable, "-m", "nbgrader", "zip_collect", assignment, "--force",
-        f"--CourseDirectory.root={course}",
-        f"--FileNameCollectorPlugin.named_regexp={regexp}",
-    ]
-    run = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
-                         env=_child_env())
+    try:
+        pattern = re.compile(regexp)
+    except re.error as error:
+        raise GradingInputError(f"--zip-regexp {regexp!r} is not a regular expression: {error}")
     submitted = course / "submitted"
-    if run.returncode != 0 or not submitted.is_dir():
-        tail = "\n".join(run.stderr.strip().splitlines()[-5:])
-        raise GradingInputError(
-            f"nbgrader zip_collect could not collect {downloads} (file names are matched "
-            f"with {regexp!r}; pass --zip-regexp to change it):\n{tail}"
-        )
-    return submitted
+    submitted.mkdir(parents=True, exist_ok=True, mode=0o700)
+    rejected: list[tuple[str, str]] = []
+    found: dict[str, bytes] = {}
+
+    def student_of(name: str) -> str | None:
+        match = pattern.match(name[:-4] + ".ipynb" if name.endswith(".zip") else name)
+        student = match.groupdict().get("student_id") if match else None
+        return student if student and STUDENT_ID.match(student) else None
+
+    def take(name: str, read) -> None:
+        student = student_of(name)
+        if student is None:
+            rejected.append((f"?{name}", f"the file name {name!r} does not match {regexp!r}, "
+                                         "so it is not known whose work it is"))
+            return
+        try:
+            data = read()
+            if name.endswith(".zip"):
+                data = _student_notebook(data, assignment)
+            found[student] = data
+            rejected[:] = [(s, r) for s, r in rejected if s != student]
+        except (ArchiveError, OSError, zipfile.BadZipFile, RuntimeError, EOFError,
+                ValueError) as error:
+            rejected.append((student, f"{name}: {error}"))
+
+    for path in archives:
+        if path.stat().st_size > MAX_ARCHIVE_BYTES:
+            rejected.append((student_of(path.name) or f"?{path.name}",
+                             f"{path.name} is larger than {MAX_ARCHIVE_BYTES >> 20} MiB"))
+            continue
+        if path.suffix == ".ipynb" or student_of(path.name) is not None:
+            take(path.name, lambda path=path: _read_capped(path))
+            continue
+        # The LMS's own bulk download: its member names are the LMS's, one per student.
+        try:
+            with zipfile.ZipFile(path) as bulk:
+                budget = [MAX_ARCHIVE_BYTES * 4]
+                for member in _members(bulk):
+                    name = member.filename.replace("\\", "/").rsplit("/", 1)[-1]
+                    if name.endswith((".ipynb", ".zip")) and not name.startswith("."):
+                        take(name, lambda m=member: _read_member(bulk, m, budget))
+        except (ArchiveError, zipfile.BadZipFile, OSError) as error:
+            rejected.append((f"?{path.name}", f"{path.name}: {error}"))
+    for student, data in sorted(found.items()):
+        _private_write(submitted / student / assignment / f"{assignment}.ipynb", data)
+    return submitted, rejected
+
+
+def _read_capped(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        data = handle.read(MAX_ARCHIVE_BYTES + 1)
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise ArchiveError(f"it is larger than {MAX_ARCHIVE_BYTES >> 20} MiB")
+    return data
 
 
 def _child_env() -> dict:
@@ -155,6 +278,7 @@ def _api(course: Path, source_root: Path | None = None):
     config = Config()
     configure(config)
     config.CourseDirectory.root = str(source_root or course)
+    config.CourseDirectory.source_directory = "solutions"
     config.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
@@ -175,9 +299,14 @@ def prepare_gradebook(course: Path, assignments: set[str]) -> None:
             missing.append(name)
     if not missing:
         return
+    source = source_folder()
     with tempfile.TemporaryDirectory(prefix="losslab-source-") as tmp:
         for name in missing:
-            shutil.copytree(REPO_ROOT / "solutions" / name, Path(tmp) / "solutions" / name)
+            if not (source / name / f"{name}.ipynb").is_file():
+                raise GradingInputError(
+                    f"expected the source notebook {source / name / f'{name}.ipynb'} "
+                    "(SOURCE=... / LOSSLAB_SOURCE names the folder of instructor sources)")
+            shutil.copytree(source / name, Path(tmp) / "solutions" / name)
             result = _api(course, source_root=Path(tmp)).generate_assignment(name, force=True)
             if not result.get("success"):
                 raise RuntimeError(f"could not register {name} in the gradebook:\n"
@@ -185,32 +314,44 @@ def prepare_gradebook(course: Path, assignments: set[str]) -> None:
 
 
 class WorkerProcess:
-    """A long-lived ``losslab.grading.worker --serve`` process; restarted when it fails.
+    """A long-lived ``losslab.grading.worker --serve FD`` process; restarted when it fails.
 
-    Student code never runs in it (only in the kernels and sandboxes it starts), so one
-    worker can grade submission after submission.
+    Student code never runs in it (only in the bubblewrapped kernels and sandboxes it starts),
+    so one worker can grade submission after submission. Its reports come over a pipe of their
+    own that no student process inherits; its stdout and stderr go to /dev/null.
     """
 
     def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
+        self.reports: int | None = None
 
     def _start(self) -> subprocess.Popen:
         if self.process is None or self.process.poll() is not None:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "losslab.grading.worker", "--serve"],
-                cwd=REPO_ROOT, env=_child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, text=True, start_new_session=True, bufsize=1,
-            )
+            self.stop()
+            read_fd, write_fd = os.pipe()
+            try:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "losslab.grading.worker", "--serve", str(write_fd)],
+                    cwd=REPO_ROOT, env=_child_env(), stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+                    start_new_session=True, bufsize=1, pass_fds=(write_fd,),
+                )
+            finally:
+                os.close(write_fd)
+            self.reports = read_fd
         return self.process
 
     def stop(self) -> None:
         if self.process is not None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
+            except (ProcessLookupError, PermissionError):
                 pass
             self.process.wait()
             self.process = None
+        if self.reports is not None:
+            os.close(self.reports)
+            self.reports = None
 
     def grade(self, course: Path, job: Job, timeout: float) -> dict | str:
         """The worker's result dict, or a string saying why there is none."""
@@ -223,21 +364,46 @@ class WorkerProcess:
             self.stop()
             return "the grading worker could not be started"
         deadline = time.monotonic() + timeout
+        received = b""
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.stop()
                 return f"grading did not finish within {timeout:g} seconds"
-            ready, _, _ = select.select([process.stdout], [], [], remaining)
+            ready, _, _ = select.select([self.reports], [], [], min(remaining, 5.0))
             if not ready:
                 continue
-            line = process.stdout.readline()
-            if not line:
+            chunk = os.read(self.reports, 65536)
+            if not chunk:
                 code = process.wait()
                 self.stop()
                 return f"the grading worker stopped (exit code {code})"
-            if line.startswith("LOSSLAB-RESULT "):
-                return json.loads(line.split(" ", 1)[1])
+            received += chunk
+            if len(received) > MAX_REPORT_BYTES:
+                self.stop()
+                return "the grading worker sent an oversized report"
+            if b"\n" in received:
+                line = received.split(b"\n", 1)[0].decode("utf-8", "replace")
+                report = _parse_report(line)
+                if report is None:
+                    self.stop()
+                    return "the grading worker sent a malformed report"
+                return report
+
+
+def _parse_report(line: str) -> dict | None:
+    """``LOSSLAB-RESULT {"autograde": bool, "feedback": bool, "error": str}``, strictly."""
+    if not line.startswith("LOSSLAB-RESULT "):
+        return None
+    try:
+        report = json.loads(line.split(" ", 1)[1])
+    except ValueError:
+        return None
+    if (not isinstance(report, dict) or set(report) != {"autograde", "feedback", "error"}
+            or not isinstance(report["autograde"], bool)
+            or not isinstance(report["feedback"], bool) or not isinstance(report["error"], str)):
+        return None
+    return report
 
 
 def _run_worker(job: Job, work: Path, timeout: float,
@@ -246,7 +412,16 @@ def _run_worker(job: Job, work: Path, timeout: float,
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy2(work / "gradebook.db", folder / "gradebook.db")
     target = folder / "submitted" / job.student / job.assignment
-    shutil.copytree(job.folder, target, dirs_exist_ok=True)
+    target.mkdir(parents=True, exist_ok=True)
+    # Only the notebooks are graded; other files (a 2 GB data file) are not copied anywhere.
+    notebooks = [p for p in job.folder.glob("*.ipynb") if p.is_file() and not p.is_symlink()]
+    if not notebooks:
+        return "failed", f"no notebook in {job.folder} (expected {job.assignment}.ipynb)", folder
+    for notebook in notebooks:
+        if notebook.stat().st_size > MAX_NOTEBOOK_BYTES:
+            return ("failed", f"{notebook.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MiB",
+                    folder)
+        shutil.copyfile(notebook, target / notebook.name)
     result = worker.grade(folder, job, timeout)
     if isinstance(result, str):
         return "failed", result, folder
@@ -261,18 +436,20 @@ def merge_result(course: Path, job: Job, folder: Path) -> tuple[float, float, bo
     """Copy one worker's grades into the course gradebook, and its files into the course."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    for kind in ("autograded", "feedback"):
+    for kind in ("autograded", "feedback", "submitted"):
         source = folder / kind / job.student / job.assignment
-        if source.is_dir():
-            target = course / kind / job.student / job.assignment
-            if target.exists():
-                shutil.rmtree(target)
-            shutil.copytree(source, target)
-    submitted = course / "submitted" / job.student / job.assignment
-    if submitted.resolve() != job.folder.resolve():
-        if submitted.exists():
-            shutil.rmtree(submitted)
-        shutil.copytree(job.folder, submitted)
+        target = course / kind / job.student / job.assignment
+        if not source.is_dir() or (kind == "submitted" and target.resolve() ==
+                                   job.folder.resolve()):
+            continue
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True, mode=0o700)
+        for path in source.iterdir():
+            # Notebooks and feedback pages only, of bounded size; never links.
+            if (path.suffix in (".ipynb", ".html") and path.is_file() and not path.is_symlink()
+                    and path.stat().st_size <= 4 * MAX_NOTEBOOK_BYTES):
+                shutil.copyfile(path, target / path.name)
 
     with warnings.catch_warnings(), \
             Gradebook(f"sqlite:///{folder / 'gradebook.db'}") as worker, \
@@ -327,8 +504,14 @@ def grade_all(
     """Autograde ``jobs`` in parallel into the nbgrader course folder ``course``."""
     workers = workers or os.cpu_count() or 1
     course = course.resolve()
-    os.environ["LOSSLAB_GRADING_FINGERPRINT"] = fingerprint()
+    # Fail closed before any student code runs (IsolationUnavailable says why and what to do).
+    isolation.require()
+    mode = isolation.describe_mode()
+    os.umask(0o077)
+    course.mkdir(parents=True, exist_ok=True)
+    course.chmod(0o700)
     prepare_gradebook(course, {job.assignment for job in jobs})
+    (course / "gradebook.db").chmod(0o600)
     outcomes: list[Outcome] = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="losslab-grade-") as tmp:
@@ -347,7 +530,7 @@ def grade_all(
                     status, message, folder, seconds = future.result()
                 except Exception as error:  # noqa: BLE001 - one submission never stops the run
                     status, message, folder, seconds = "failed", repr(error), None, 0.0
-                outcome = Outcome(job, status, seconds, message)
+                outcome = Outcome(job, status, seconds, message, isolation=mode)
                 if status == "graded" and folder is not None:
                     try:
                         outcome.score, outcome.max_score, outcome.needs_manual_grade = (
@@ -391,10 +574,10 @@ def write_log(outcomes: list[Outcome], path: Path) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["assignment", "student_id", "status", "score", "max_score",
-                         "needs_manual_grade", "seconds", "message"])
+                         "needs_manual_grade", "seconds", "isolation", "message"])
         for o in sorted(outcomes, key=lambda o: (o.job.assignment, o.job.student)):
             writer.writerow([o.job.assignment, o.job.student, o.status,
                              "" if o.score is None else o.score,
                              "" if o.max_score is None else o.max_score,
-                             o.needs_manual_grade, f"{o.seconds:.2f}",
-                             re.sub(r"\s+", " ", o.message)])
+                             o.needs_manual_grade, f"{o.seconds:.2f}", o.isolation,
+                             re.sub(r"\s+", " ", o.message)[:1000]])

@@ -1,17 +1,18 @@
 """Decide graded test cells outside the student's kernel.
 
-The student's code runs in a sandbox process (:mod:`losslab.grading.sandbox`) under resource
-limits; it only records what the student's functions return. The references are computed
-and compared here, in a process the student's code never ran in.
+The student's code runs in a sandbox (:mod:`losslab.grading.probes.runner`, inside bubblewrap:
+see :mod:`losslab.grading.isolation`) that only records what the student's functions return.
+The references are computed and compared here, in a process the student's code never ran in,
+from records that come back over a pipe this process alone reads, under its own deadlines.
 """
 
 from __future__ import annotations
 
-import ast
+import io
 import json
 import os
-import resource
 import secrets
+import select
 import signal
 import subprocess
 import sys
@@ -22,20 +23,26 @@ from pathlib import Path
 
 import torch
 
+from . import isolation
 from .checks import CheckFailed, checks_for
-from .privileges import become, give_to, unprivileged_ids
+from .probes.tracing import readable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+PROBES_DIR = Path(__file__).resolve().parent / "probes"
+PROBE_COMMON = ("__init__.py", "probing.py", "tracing.py", "runner.py")
+MAX_RESULT_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
 class Limits:
-    """Resource limits of one sandbox process."""
+    """Limits of one sandbox: memory, time per notebook cell and per check, and more."""
 
     memory_mb: int = int(os.environ.get("LOSSLAB_SANDBOX_MEMORY_MB", "3072"))
     step_seconds: float = float(os.environ.get("LOSSLAB_SANDBOX_STEP_SECONDS", "20"))
+    # A notebook cell may take as long here as Validate lets it (nbgrader's Execute.timeout).
+    cell_seconds: float = float(os.environ.get("LOSSLAB_CELL_TIMEOUT", "60"))
     startup_seconds: float = 60.0
-    cpu_seconds: int = 600
+    cpu_seconds: int = 900
     file_mb: int = 256
 
 
@@ -47,99 +54,163 @@ class Verdict:
     messages: list[str] = field(default_factory=list)
 
 
-def _apply_limits(limits: Limits, ids: tuple[int, int] | None = None):
-    def apply() -> None:
-        memory = limits.memory_mb * 1024 * 1024
-        # RLIMIT_DATA bounds heap and anonymous mappings without breaking CUDA's large
-        # address-space reservations the way RLIMIT_AS would.
-        resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
-        size = limits.file_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        become(ids)
-
-    return apply
+class ChannelError(Exception):
+    """What came over the result pipe is not what the runner sends."""
 
 
-def forbidden_uses(sources: list[str], names: tuple[str, ...]) -> list[str]:
-    """Forbidden names the code reaches for (``F.cross_entropy``, ``from ... import softmax``)."""
-    found = set()
-    wanted = set(names)
-    for source in sources:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr in wanted:
-                found.add(node.attr)
-            elif isinstance(node, ast.alias) and node.name.split(".")[-1] in wanted:
-                found.add(node.name.split(".")[-1])
-    return sorted(found)
+class FrameReader:
+    """Length-prefixed frames from a pipe, with a cap on everything read."""
+
+    def __init__(self, fd: int, cap: int = MAX_RESULT_BYTES) -> None:
+        self.fd = fd
+        self.cap = cap
+        self.total = 0
+        self.buffer = bytearray()
+        self.closed = False
+
+    def feed(self) -> tuple[list[dict], ChannelError | None]:
+        """The frames completed by the next read, and the error that ended reading, if any
+        (frames before a malformed one still count)."""
+        chunk = os.read(self.fd, 1 << 16)
+        if not chunk:
+            self.closed = True
+            return [], None
+        self.total += len(chunk)
+        if self.total > self.cap:
+            return [], ChannelError(f"it sent more than {self.cap >> 20} MiB of results")
+        self.buffer += chunk
+        messages = []
+        while len(self.buffer) >= 8:
+            size = int.from_bytes(self.buffer[:8], "big")
+            if size > self.cap:
+                return messages, ChannelError("it sent a malformed result")
+            if len(self.buffer) < 8 + size:
+                break
+            payload = bytes(self.buffer[8:8 + size])
+            del self.buffer[:8 + size]
+            try:
+                message = torch.load(io.BytesIO(payload), weights_only=True)
+            except Exception:  # noqa: BLE001 - whatever the sandbox wrote
+                return messages, ChannelError("it sent a result that could not be read")
+            if not isinstance(message, dict) or len(message) not in (1, 2):
+                return messages, ChannelError("it sent a malformed result")
+            messages.append(message)
+        return messages, None
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+def _launch(job_dir: Path, assignment: str, fd: int, limits: Limits):
+    """The sandbox's command line, environment and descriptors."""
+    if isolation.mode() == isolation.UNSAFE:
+        env = dict(os.environ)
+        env.update(PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1", LOSSLAB_AUTOGRADE="1",
+                   MPLBACKEND="Agg")
+        argv = [sys.executable, "-m", "losslab.grading.probes.runner", str(job_dir), str(fd)]
+        return isolation.Launch(argv), env
+    binds = [(str(PROBES_DIR / name), f"{isolation.PROBES}/{name}") for name in PROBE_COMMON]
+    binds.append((str(PROBES_DIR / f"{assignment}.py"), f"{isolation.PROBES}/{assignment}.py"))
+    binds.append((str(job_dir), "/job"))
+    launch = isolation.command([sys.executable, "-m", "losslab_probes.runner", "/job", str(fd)],
+                               ro_binds=binds, limits=_sandbox_limits(limits))
+    return launch, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+
+def _sandbox_limits(limits: Limits) -> isolation.Limits:
+    return isolation.Limits(memory_mb=limits.memory_mb, cpu_seconds=limits.cpu_seconds,
+                            file_mb=limits.file_mb)
+
+
+def _kill(process: subprocess.Popen) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.kill()
     except ProcessLookupError:
         pass
     process.wait()
 
 
-def _run_sandbox(job_dir: Path, limits: Limits) -> tuple[str, int | None, str | None]:
-    """Run one sandbox; return why it ended, its exit code, and the last step it began."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep
-    )
-    env["MPLBACKEND"] = "Agg"
-    env["OMP_NUM_THREADS"] = "1"
-    env["LOSSLAB_AUTOGRADE"] = "1"
-    workdir = job_dir / "cwd"
-    workdir.mkdir(exist_ok=True)
-    env["HOME"] = str(workdir)
-    results = job_dir / "results"
-    ids = unprivileged_ids()
-    give_to(job_dir, ids)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "losslab.grading.sandbox", str(job_dir)],
-        cwd=workdir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=_apply_limits(limits, ids),
-    )
-    seen: set[str] = set()
-    last_step = None
-    deadline = time.monotonic() + limits.startup_seconds + limits.step_seconds
-    while True:
-        code = process.poll()
-        markers = {p.name for p in results.iterdir()}
-        for name in sorted(markers - seen, key=lambda n: (n.split("-")[-1], n)):
-            if name.startswith(("cell-", "check-")):
-                last_step = name
-        if markers - seen:
-            deadline = time.monotonic() + limits.step_seconds
-            seen = markers
-        if code is not None:
-            # The sandbox may leave children behind; end them with it.
-            _kill_group(process)
-            return ("finished" if "finished" in markers else "exited"), code, last_step
-        if time.monotonic() > deadline:
-            _kill_group(process)
-            return "timeout", None, last_step
-        time.sleep(0.05)
+def _run_sandbox(job_dir: Path, assignment: str, cells: list[dict], start: int,
+                 limits: Limits) -> tuple[str, int | None, int | None, dict[int, dict], str]:
+    """Run one sandbox from test cell ``start`` on.
+
+    Returns why it ended (finished, exited, timeout, channel), its exit code, the last step
+    it began, the records of the test cells it reported, and a detail for channel errors.
+    """
+    read_fd, write_fd = os.pipe()
+    launch, env = _launch(job_dir, assignment, write_fd, limits)
+    try:
+        process = subprocess.Popen(
+            launch.argv, env=env, cwd="/", stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(write_fd,), start_new_session=True,
+            preexec_fn=isolation.preexec(_sandbox_limits(limits)))
+    finally:
+        os.close(write_fd)
+    reader = FrameReader(read_fd)
+    results: dict[int, dict] = {}
+    last_step: int | None = None
+    why, detail = "exited", ""
+    # The grader's own clock: each step may reset it once, steps only move forward, so
+    # whatever the sandbox writes, it ends by startup + the sum of the steps' limits.
+    deadline = time.monotonic() + limits.startup_seconds
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                why = "timeout"
+                break
+            ready, _, _ = select.select([read_fd], [], [], min(remaining, 1.0))
+            if not ready:
+                continue
+            messages, error = reader.feed()
+            if reader.closed:
+                break
+            for message in messages:
+                if "step" in message:
+                    step = message["step"]
+                    if (type(step) is int and 0 <= step < len(cells)
+                            and (last_step is None or step > last_step)):
+                        last_step = step
+                        kind = cells[step]["kind"]
+                        limit = limits.cell_seconds if kind == "code" else limits.step_seconds
+                        deadline = time.monotonic() + limit
+                elif "result" in message:
+                    position = message["result"]
+                    if (type(position) is int and position == last_step
+                            and cells[position]["kind"] == "check" and position not in results
+                            and isinstance(message.get("verdicts"), dict)):
+                        results[position] = message["verdicts"]
+                elif message.get("finished") is True:
+                    why = "finished"
+            if why == "finished":
+                break
+            if error is not None:
+                why, detail = "channel", str(error)
+                break
+    finally:
+        os.close(read_fd)
+        if why in ("timeout", "channel", "finished"):
+            _kill(process)
+        else:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            _kill(process)
+    return why, process.returncode, last_step, results, detail
 
 
-def _describe_stop(why: str, code: int | None, limits: Limits) -> str:
+def _describe_stop(why: str, code: int | None, limits: Limits, kind: str, detail: str) -> str:
     if why == "timeout":
-        return f"it did not finish within {limits.step_seconds:g} seconds"
+        limit = limits.cell_seconds if kind == "code" else limits.step_seconds
+        return f"it did not finish within {limit:g} seconds"
+    if why == "channel":
+        return f"the sandbox stopped: {detail}"
     if code is not None and code < 0:
         name = signal.Signals(-code).name
-        if name in ("SIGXCPU", "SIGKILL"):
+        if name in ("SIGXCPU", "SIGKILL", "SIGXFSZ"):
             return f"the process was stopped by the grader's limits ({name})"
         return f"the process was killed by {name}"
     return f"the Python process exited (exit code {code}), e.g. through sys.exit or os._exit"
@@ -159,6 +230,7 @@ def judge_notebook(
     code and ``{"kind": "check", "grade_id": ..., "checks": ["assignment.name", ...]}`` for each
     graded test cell. Returns a verdict per ``grade_id``.
     """
+    isolation.require()
     limits = limits or Limits()
     if seed is None:
         seed = int(os.environ.get("LOSSLAB_GRADING_SEED", secrets.randbits(31)))
@@ -174,49 +246,46 @@ def judge_notebook(
     for offset, key in enumerate(keys):
         generator = torch.Generator().manual_seed(seed + offset)
         inputs[key] = checks[key.split(".", 1)[1]].make_inputs(generator)
-    sources = [item["source"] for item in cells if item["kind"] == "code"]
 
     positions = [i for i, item in enumerate(cells) if item["kind"] == "check"]
     stops: dict[int, str] = {}
     outputs: dict[int, dict] = {}
     with tempfile.TemporaryDirectory(prefix="losslab-sandbox-") as tmp:
         job_dir = Path(tmp)
+        # As root, student code runs as a fresh unprivileged uid that must read this folder
+        # (this submission's inputs and code, nothing else); otherwise it stays private.
+        shared = 0o755 if isolation.host_ids() is not None else 0o700
+        job_dir.chmod(shared)
         torch.save(inputs, job_dir / "inputs.pt")
         start = 0
         while True:
             pending = [p for p in positions if p >= start and p not in outputs and p not in stops]
             if not pending:
                 break
-            results = job_dir / "results"
-            if results.exists():
-                for item in results.iterdir():
-                    item.unlink()
-            results.mkdir(exist_ok=True)
             job = {"assignment": assignment, "cells": cells, "start": start, "device": device}
             (job_dir / "job.json").write_text(json.dumps(job))
-            why, code, last_step = _run_sandbox(job_dir, limits)
+            for path in job_dir.iterdir():
+                path.chmod(shared & 0o644)
+            why, code, last_step, results, detail = _run_sandbox(job_dir, assignment, cells,
+                                                                 start, limits)
             for position in pending:
-                path = results / f"result-{position}.pt"
-                if path.exists():
-                    try:
-                        outputs[position] = torch.load(path, weights_only=True)
-                    except Exception:  # noqa: BLE001 - whatever the sandbox wrote
-                        stops[position] = "its results could not be read back"
+                if position in results:
+                    outputs[position] = results[position]
             if why == "finished":
                 for position in pending:
                     if position not in outputs:
                         stops.setdefault(position, "no result was recorded")
                 break
-            reason = _describe_stop(why, code, limits)
-            if last_step and last_step.startswith("check-"):
-                failed = int(last_step.split("-")[1])
-                if failed not in outputs:
-                    stops[failed] = f"while this test ran, {reason}"
-                start = failed + 1
+            kind = cells[last_step]["kind"] if last_step is not None else "code"
+            reason = _describe_stop(why, code, limits, kind, detail)
+            if why != "channel" and last_step is not None and kind == "check":
+                if last_step not in outputs:
+                    stops[last_step] = f"while this test ran, {reason}"
+                start = last_step + 1
             else:
                 where = ""
-                if last_step:
-                    where = f" in the cell starting {_first_line(cells[int(last_step[5:])])!r}"
+                if last_step is not None and kind == "code":
+                    where = f" in the cell starting {_first_line(cells[last_step])!r}"
                 for position in pending:
                     if position not in outputs:
                         stops[position] = f"while your notebook's code ran{where}, {reason}"
@@ -231,7 +300,8 @@ def judge_notebook(
         else:
             for key in item["checks"]:
                 check = checks[key.split(".", 1)[1]]
-                messages.extend(_judge_one(check, inputs[key], outputs[position].get(key), sources))
+                messages.extend(_judge_one(check, inputs[key], outputs[position].get(key),
+                                           device))
         verdicts[item["grade_id"]] = Verdict(passed=not messages, messages=messages)
     return verdicts
 
@@ -242,16 +312,39 @@ def _first_line(item: dict) -> str:
     return first if len(first) <= 60 else first[:57] + "..."
 
 
-def _judge_one(check, inputs: dict, outputs: dict | None, sources: list[str]) -> list[str]:
-    if not isinstance(outputs, dict):
-        return [f"{check.title}: no result was recorded."]
+_LEAVES = (str, bool, int, float, type(None))
+
+
+def well_formed(value, depth: int = 0) -> bool:
+    """Records are plain data: dicts with str keys, lists, str/int/float/bool/None and plain
+    tensors of bounded size, nested at most 8 deep. Anything else fails that check only."""
+    if depth > 8:
+        return False
+    if type(value) in _LEAVES:
+        return not isinstance(value, str) or len(value) <= 10_000
+    if type(value) is torch.Tensor:
+        return value.numel() <= 4_000_000 and value.layout == torch.strided
+    if type(value) is list:
+        return len(value) <= 1000 and all(well_formed(item, depth + 1) for item in value)
+    if type(value) is dict:
+        return len(value) <= 1000 and all(
+            type(key) is str and well_formed(item, depth + 1) for key, item in value.items())
+    return False
+
+
+def _judge_one(check, inputs: dict, outputs, device: str) -> list[str]:
+    if not isinstance(outputs, dict) or not well_formed(outputs):
+        return [f"{check.title}: no well-formed result was recorded."]
     if "__crash__" in outputs:
-        return [f"{check.title}: testing stopped with {outputs['__crash__']}"]
-    used = sorted(set(outputs.get("__forbidden__") or []))
-    mentioned = forbidden_uses(sources, check.forbidden)
-    if used or mentioned:
-        names = ", ".join(used + [f"`{n}`" for n in mentioned if all(n not in u for u in used)])
-        return [f"{check.title}: this exercise asks you not to use {names}."]
+        return [f"{check.title}: testing stopped with {str(outputs['__crash__'])[:500]}"]
+    used = outputs.get("__forbidden__")
+    if not isinstance(used, list) or not all(isinstance(name, str) for name in used):
+        return [f"{check.title}: no well-formed result was recorded."]
+    if used:
+        names = ", ".join(f"`{name}`" for name in readable(used))
+        return [f"{check.title}: this exercise asks you not to use PyTorch's own "
+                f"implementation, but your code ran {names}."]
+    outputs = dict(outputs, __device__=device)
     try:
         check.judge(inputs, outputs)
     except CheckFailed as failure:

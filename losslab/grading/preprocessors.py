@@ -11,13 +11,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import resource
 import shutil
+import subprocess
 import tempfile
-from pathlib import Path
 
+import zmq
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
@@ -26,9 +27,9 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from traitlets import Bool, Float, Integer, Unicode, default
 
+from . import isolation
 from .checks import ASSIGNMENTS
 from .isolate import Limits, judge_notebook
-from .privileges import become, give_to, unprivileged_ids
 
 CHECK_CALL = re.compile(r"""hidden_check\(\s*["'](\w+)["']\s*,\s*["'](\w+)["']""")
 HIDDEN_REGION = re.compile(r"[^\n]*BEGIN HIDDEN TESTS.*?END HIDDEN TESTS[^\n]*\n?", re.DOTALL)
@@ -47,46 +48,61 @@ def checks_named(source: str) -> list[str]:
 
 
 class LimitedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels run under memory and CPU-time limits."""
+    """A kernel manager whose kernels run inside bubblewrap (see :mod:`.isolation`).
 
-    memory_mb = Integer(4096, help="Limit on the kernel's heap (RLIMIT_DATA), in MiB.").tag(
-        config=True
-    )
+    The kernel talks to nbclient over ZeroMQ ``ipc`` sockets in a folder of its own, the only
+    host folder it can write (there is no network inside); its stdout and stderr go to
+    /dev/null, never to the grading worker's streams.
+    """
+
+    memory_mb = Integer(4096, help="Limit on the kernel's memory, in MiB.").tag(config=True)
     cpu_seconds = Integer(900, help="Limit on the kernel's CPU time, in seconds.").tag(
         config=True
     )
+    max_message_mb = Integer(32, help="Largest message the kernel may send, in MiB.").tag(
+        config=True
+    )
+
+    async def _async_pre_start_kernel(self, **kw):
+        isolation.require()
+        self._sockets = tempfile.mkdtemp(prefix="losslab-kernel-")
+        self.transport = "ipc"
+        self.ip = os.path.join(self._sockets, "k")
+        self.connection_file = os.path.join(self._sockets, "kernel.json")
+        # A message larger than this closes the connection instead of filling our memory.
+        self.context.setsockopt(zmq.MAXMSGSIZE, self.max_message_mb * 1024 * 1024)
+        return await super()._async_pre_start_kernel(**kw)
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
-        memory = self.memory_mb * 1024 * 1024
-        cpu = self.cpu_seconds
-        ids = unprivileged_ids()
-        env = dict(kw.get("env") or os.environ)
-        if ids is not None:
-            # The kernel runs as a user of its own: it may read its connection file and
-            # write a home folder, nothing else of ours.
-            self._home = tempfile.mkdtemp(prefix="losslab-kernel-")
-            give_to(Path(self._home), ids)
-            give_to(Path(self.connection_file), ids)
-            env["HOME"] = self._home
-            env["IPYTHONDIR"] = os.path.join(self._home, ".ipython")
+        limits = isolation.Limits(memory_mb=self.memory_mb, cpu_seconds=self.cpu_seconds)
+        if isolation.mode() == isolation.UNSAFE:
+            env = dict(kw.get("env") or os.environ)
+            env["LOSSLAB_AUTOGRADE"] = "1"
+            env["MPLBACKEND"] = "Agg"
+            kw["env"] = env
+        else:
+            launch = isolation.command(
+                list(kernel_cmd), rw_binds=[(self._sockets, self._sockets)], limits=limits)
+            if launch.ids is not None:
+                # The kernel's (unprivileged) host user reads its connection file.
+                os.chown(self.connection_file, *launch.ids)
+            kernel_cmd = launch.argv
+            kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+            kw["cwd"] = "/"
+        kw["preexec_fn"] = isolation.preexec(limits)
+        return await super()._async_launch_kernel(kernel_cmd, **self._quiet(kw))
 
-        def limits() -> None:
-            resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            become(ids)
-
-        kw["preexec_fn"] = limits
-        env["LOSSLAB_AUTOGRADE"] = "1"
-        env["MPLBACKEND"] = "Agg"
-        kw["env"] = env
-        return await super()._async_launch_kernel(kernel_cmd, **kw)
+    @staticmethod
+    def _quiet(kw: dict) -> dict:
+        kw["stdout"] = subprocess.DEVNULL
+        kw["stderr"] = subprocess.DEVNULL
+        return kw
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
-        home = getattr(self, "_home", None)
-        if home and not restart:
-            shutil.rmtree(home, ignore_errors=True)
+        sockets = getattr(self, "_sockets", None)
+        if sockets and not restart:
+            shutil.rmtree(sockets, ignore_errors=True)
 
 
 class RobustExecute(Execute):
@@ -101,8 +117,35 @@ class RobustExecute(Execute):
         super().__init__(*args, **kwargs)
         self._stopped: str | None = None
 
+    max_output_bytes = Integer(
+        256 * 1024, help="Output kept per cell; the rest is dropped with a note."
+    ).tag(config=True)
+
+    def output(self, outs, msg, display_id, cell_index):
+        """Keep at most ``max_output_bytes`` of output per cell, whatever the kernel prints."""
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        before = self._output_bytes.get(cell_index, 0)
+        used = before + size
+        self._output_bytes[cell_index] = used
+        room = self.max_output_bytes - before
+        if used > self.max_output_bytes and msg["msg_type"] == "stream" and room > 0:
+            # Keep the start of a long print, then the note.
+            content = dict(msg["content"], text=str(msg["content"].get("text", ""))[:room])
+            super().output(outs, dict(msg, content=content), display_id, cell_index)
+        if used > self.max_output_bytes:
+            if cell_index not in self._truncated:
+                self._truncated.add(cell_index)
+                outs.append(NotebookNode(
+                    output_type="stream", name="stderr",
+                    text=f"[output truncated: this cell printed more than "
+                         f"{self.max_output_bytes // 1024} KiB]\n"))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
     def preprocess(self, nb, resources=None, km=None):
         self._stopped = None
+        self._output_bytes: dict[int, int] = {}
+        self._truncated: set[int] = set()
         try:
             return super().preprocess(nb, resources, km=km)
         except DeadKernelError:

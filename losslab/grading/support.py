@@ -26,14 +26,26 @@ def hidden_check(assignment: str, name: str, namespace: dict, seed: int = 0) -> 
     """Run the check ``assignment.name`` against the functions in ``namespace``."""
     if os.environ.get(AUTOGRADE_ENV) == "1":
         return
+    import importlib
+
     import torch
 
-    from .probing import Probe
+    from .checks import CheckFailed
+    from .probes.probing import Probe
+    from .probes.tracing import OpTracer, readable
 
     check = get_check(assignment, name)
     inputs = check.make_inputs(torch.Generator().manual_seed(seed))
     device = pick_device()
-    outputs = check.probe(Probe(namespace, device), inputs)
+    probes = importlib.import_module(f"{__package__}.probes.{assignment}")
+    # The same operator tracing as the grader's sandbox, so Validate and grading agree.
+    tracer = OpTracer(frozenset(probes.FORBIDDEN_OPS))
+    with tracer:
+        outputs = check.probe(Probe(namespace, device), inputs)
+    if tracer.seen:
+        names = ", ".join(f"`{op}`" for op in readable(tracer.seen))
+        raise CheckFailed(f"{check.title}: this exercise asks you not to use PyTorch's own "
+                          f"implementation, but your code ran {names}.")
     outputs["__device__"] = device
     outputs["__forbidden__"] = []
     check.judge(inputs, outputs)

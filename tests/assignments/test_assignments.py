@@ -155,7 +155,7 @@ def _hidden_reference_values(assignment: str) -> set[str]:
     """Every reference value the hidden cases compare with, for the batch's seed."""
     from losslab.grading import judging
     from losslab.grading.checks import checks_for
-    from losslab.grading.probing import Probe
+    from losslab.grading.probes.probing import Probe
     from losslab.grading.support import pick_device
 
     nb = read(ROOT / "solutions" / assignment / f"{assignment}.ipynb")

@@ -4,7 +4,8 @@ A check has three parts that run in different places:
 
 - ``make_inputs(gen)`` builds the test inputs on the CPU in the trusted grader process;
 - ``probe(p, inputs)`` runs next to the student's code (in the sandbox when grading) and only
-  calls the student's functions, returning plain tensors, strings and numbers;
+  calls the student's functions, returning plain tensors, strings and numbers; probes live in
+  :mod:`losslab.grading.probes`, the only grading code the sandbox can see;
 - ``judge(inputs, outputs)`` runs in the trusted grader process, computes the references with a
   torch the student never touched, and raises :class:`CheckFailed` with a message fit for the
   student's feedback (hidden cases never quote reference values).
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 ASSIGNMENTS = (
@@ -40,9 +41,6 @@ class Check:
     make_inputs: Callable[[Any], dict]
     probe: Callable[[Any, dict], dict]
     judge: Callable[[dict, dict], None]
-    # Attribute names the student's code must not call (replaced by tripwires in the sandbox
-    # and looked for in the submitted source).
-    forbidden: tuple[str, ...] = field(default=())
 
     @property
     def key(self) -> str:

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ..judging import expect_close, expect_finite_gradient
+from ..probes.focal_loss import PROBES
 from . import Check
 
 FUNCTION = "focal_loss"
@@ -38,16 +39,6 @@ def _describe(case):
     logits = case["logits"]
     options = ", ".join(f"{k}={case[k]!r}" for k in ("alpha", "gamma", "reduction"))
     return f"{FUNCTION}(logits of shape {tuple(logits.shape)}, {logits.dtype}, {options})"
-
-
-def _probe_cases(p, inputs):
-    out = {}
-    for i, case in enumerate(inputs["cases"]):
-        out[str(i)] = p.call(
-            FUNCTION, p.tensor(case["logits"]), p.tensor(case["target"]),
-            alpha=case["alpha"], gamma=case["gamma"], reduction=case["reduction"],
-        )
-    return out
 
 
 def _judge_cases(inputs, outputs, hidden_from=0):
@@ -121,16 +112,6 @@ def _extreme_inputs(gen):
     ]}
 
 
-def _probe_extreme(p, inputs):
-    out = _probe_cases(p, inputs)
-    for i, case in enumerate(inputs["cases"]):
-        leaf = p.tensor(case["logits"], requires_grad=True)
-        value, error = p.call_raw(FUNCTION, leaf, p.tensor(case["target"]), alpha=case["alpha"],
-                                  gamma=case["gamma"], reduction=case["reduction"])
-        out[f"grad{i}"] = error or p.backward(value, leaf)
-    return out
-
-
 def _judge_extreme(inputs, outputs):
     _judge_cases(inputs, outputs, hidden_from=1)
     for i, case in enumerate(inputs["cases"]):
@@ -153,11 +134,13 @@ def _placement_inputs(gen):
 
 CHECKS = [
     Check("focal_loss", "reference", "focal_loss matches the reference",
-          _reference_inputs, _probe_cases, lambda i, o: _judge_cases(i, o, hidden_from=1)),
+          _reference_inputs, PROBES["reference"],
+          lambda i, o: _judge_cases(i, o, hidden_from=1)),
     Check("focal_loss", "gamma_zero", "gamma=0 reduces to alpha-weighted BCE",
-          _gamma_zero_inputs, _probe_cases, _judge_gamma_zero),
+          _gamma_zero_inputs, PROBES["gamma_zero"], _judge_gamma_zero),
     Check("focal_loss", "extreme_logits", "no inf or nan at |logit| = 100, finite gradients",
-          _extreme_inputs, _probe_extreme, _judge_extreme),
+          _extreme_inputs, PROBES["extreme_logits"], _judge_extreme),
     Check("focal_loss", "device_dtype", "results keep the input's device, dtype and shape",
-          _placement_inputs, _probe_cases, lambda i, o: _judge_cases(i, o, hidden_from=0)),
+          _placement_inputs, PROBES["device_dtype"],
+          lambda i, o: _judge_cases(i, o, hidden_from=0)),
 ]

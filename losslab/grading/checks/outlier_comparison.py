@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..judging import expect_close, tensor_result
+from ..probes.outlier_comparison import PROBES
 from . import Check, CheckFailed
 
 TRUE_LINE = (2.0, 1.0)
@@ -28,18 +29,6 @@ def _make_data_inputs(gen):
         seed = int(torch.randint(1, 10_000, (), generator=gen))
         cases.append({"n": n, "outlier_share": share, "seed": seed, "dtype": dtype})
     return {"cases": cases}
-
-
-def _probe_make_data(p, inputs):
-    out = {}
-    for i, case in enumerate(inputs["cases"]):
-        dtype = getattr(torch, case["dtype"])
-        kwargs = {"n": case["n"], "outlier_share": case["outlier_share"], "dtype": dtype,
-                  "device": p.device}
-        out[f"a{i}"] = p.call("make_data", seed=case["seed"], **kwargs)
-        out[f"b{i}"] = p.call("make_data", seed=case["seed"], **kwargs)
-        out[f"c{i}"] = p.call("make_data", seed=case["seed"] + 1, **kwargs)
-    return out
 
 
 def _pair(out, what, device, dtype):
@@ -92,12 +81,6 @@ def _fit_inputs(gen):
     return {"cases": cases}
 
 
-def _probe_fit(p, inputs):
-    return {str(i): p.call("fit_line", p.tensor(case["x"]), p.tensor(case["y"]),
-                           loss=case["loss"])
-            for i, case in enumerate(inputs["cases"])}
-
-
 def _least_squares(x, y):
     design = torch.stack([x.double(), torch.ones_like(x, dtype=torch.float64)], dim=1)
     return torch.linalg.lstsq(design, y.double().unsqueeze(1)).solution.squeeze(1)
@@ -114,15 +97,6 @@ def _judge_fit(inputs, outputs):
 def _robust_inputs(gen):
     return {"cases": [dict(zip(("x", "y"), line_data(gen, 120, share))) for share in
                       (0.1, 0.15, 0.2)]}
-
-
-def _probe_robust(p, inputs):
-    out = {}
-    for i, case in enumerate(inputs["cases"]):
-        for loss in ("mse", "l1", "huber"):
-            out[f"{loss}{i}"] = p.call("fit_line", p.tensor(case["x"]), p.tensor(case["y"]),
-                                       loss=loss)
-    return out
 
 
 def _judge_robust(inputs, outputs):
@@ -145,12 +119,11 @@ def _judge_robust(inputs, outputs):
                                   "line y = 2x + 1: did it converge?")
 
 
-
 CHECKS = [
     Check("outlier_comparison", "make_data", "make_data builds the seeded data",
-          _make_data_inputs, _probe_make_data, _judge_make_data),
+          _make_data_inputs, PROBES["make_data"], _judge_make_data),
     Check("outlier_comparison", "fit_line", "fit_line recovers a line from clean data",
-          _fit_inputs, _probe_fit, _judge_fit),
+          _fit_inputs, PROBES["fit_line"], _judge_fit),
     Check("outlier_comparison", "robust", "robust fits beat MSE under outliers",
-          _robust_inputs, _probe_robust, _judge_robust),
+          _robust_inputs, PROBES["robust"], _judge_robust),
 ]

@@ -6,11 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from ..judging import expect_close, expect_finite_gradient
+from ..probes.stable_bce import PROBES
 from . import Check
 
 FUNCTION = "bce_with_logits"
-FORBIDDEN = ("binary_cross_entropy_with_logits", "binary_cross_entropy", "softplus",
-             "logsigmoid")
 
 
 def reference(case):
@@ -34,18 +33,6 @@ def _describe(case):
     weight = "None" if pos_weight is None else f"tensor of shape {tuple(pos_weight.shape)}"
     return (f"{FUNCTION}(logits of shape {tuple(logits.shape)}, {logits.dtype}, "
             f"pos_weight={weight}, reduction={case['reduction']!r})")
-
-
-def _probe(p, inputs):
-    out = {}
-    for i, case in enumerate(inputs["cases"]):
-        pos_weight = case["pos_weight"]
-        out[str(i)] = p.call(
-            FUNCTION, p.tensor(case["logits"]), p.tensor(case["target"]),
-            pos_weight=None if pos_weight is None else p.tensor(pos_weight),
-            reduction=case["reduction"],
-        )
-    return out
 
 
 def _judge(inputs, outputs):
@@ -89,20 +76,6 @@ def _extreme_inputs(gen):
     return {"cases": cases}
 
 
-def _probe_extreme(p, inputs):
-    out = _probe(p, inputs)
-    for i, case in enumerate(inputs["cases"]):
-        leaf = p.tensor(case["logits"], requires_grad=True)
-        pos_weight = case["pos_weight"]
-        value, error = p.call_raw(
-            FUNCTION, leaf, p.tensor(case["target"]),
-            pos_weight=None if pos_weight is None else p.tensor(pos_weight),
-            reduction=case["reduction"],
-        )
-        out[f"grad{i}"] = error or p.backward(value, leaf)
-    return out
-
-
 def _judge_extreme(inputs, outputs):
     _judge(inputs, outputs)
     for i, case in enumerate(inputs["cases"]):
@@ -113,10 +86,10 @@ def _judge_extreme(inputs, outputs):
 
 
 CHECKS = [
-    Check("stable_bce", "basic", "bce_with_logits matches PyTorch", _basic_inputs, _probe,
-          _judge, FORBIDDEN),
+    Check("stable_bce", "basic", "bce_with_logits matches PyTorch", _basic_inputs,
+          PROBES["basic"], _judge),
     Check("stable_bce", "pos_weight", "pos_weight weighs the positive term", _pos_weight_inputs,
-          _probe, _judge, FORBIDDEN),
+          PROBES["pos_weight"], _judge),
     Check("stable_bce", "extreme_logits", "no inf or nan at extreme logits, finite gradients",
-          _extreme_inputs, _probe_extreme, _judge_extreme, FORBIDDEN),
+          _extreme_inputs, PROBES["extreme_logits"], _judge_extreme),
 ]

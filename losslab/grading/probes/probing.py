@@ -20,11 +20,25 @@ class MissingFunction(Exception):
     """The student's namespace lacks a function the check needs."""
 
 
+MESSAGE_CHARS = 2000
+MAX_ELEMENTS = 1_000_000
+
+
 def _describe_exception(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    first = text[0][:300] if text else ""
+    """``Name: message`` with the whole message (any number of lines), capped in length."""
+    try:
+        text = str(error).strip()
+    except BaseException:  # noqa: BLE001 - a student's __str__ may raise
+        text = ""
     name = _type(error).__name__
-    return f"{name}: {first}" if first else name
+    text = text[:MESSAGE_CHARS]
+    return f"{name}: {text}" if text else name
+
+
+def _error(label: str, error: BaseException) -> dict:
+    """A packed exception: the message, and the names of its classes (subclasses count)."""
+    names = [cls.__name__ for cls in _type(error).__mro__]
+    return {"error": f"{label} raised {_describe_exception(error)}", "error_types": names}
 
 
 class Probe:
@@ -67,7 +81,7 @@ class Probe:
             value = function(*args, **kwargs)
         except BaseException as error:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
             self._restore()
-            return {"error": f"`{name}` raised {_describe_exception(error)}"}
+            return _error(f"`{name}`", error)
         self._restore()
         return self.pack(value)
 
@@ -79,12 +93,16 @@ class Probe:
             value = function(*args, **kwargs)
         except BaseException as error:  # noqa: BLE001
             self._restore()
-            return {"error": f"{label} raised {_describe_exception(error)}"}
+            return _error(label, error)
         self._restore()
         return self.pack(value)
 
     def type_name(self, value: Any) -> str:
         return _type(value).__name__
+
+    def type_names(self, value: Any) -> list[str]:
+        """The class of ``value`` and its bases (a subclass of an asked-for class counts)."""
+        return [cls.__name__ for cls in _type(value).__mro__]
 
     def call_raw(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, dict | None]:
         """Like :meth:`call` but also hand back the raw value (for backward passes)."""
@@ -93,7 +111,7 @@ class Probe:
             value = function(*args, **kwargs)
         except BaseException as error:  # noqa: BLE001
             self._restore()
-            return None, {"error": f"`{name}` raised {_describe_exception(error)}"}
+            return None, _error(f"`{name}`", error)
         self._restore()
         return value, None
 
@@ -105,7 +123,7 @@ class Probe:
             value.sum().backward()
         except BaseException as error:  # noqa: BLE001
             self._restore()
-            return {"error": f"backward() raised {_describe_exception(error)}"}
+            return _error("backward()", error)
         self._restore()
         if leaf.grad is None:
             return {"error": "no gradient reached the input"}
@@ -114,6 +132,8 @@ class Probe:
     def pack(self, value: Any) -> dict:
         if _isinstance(value, _Tensor):
             plain = _Tensor.detach(value)
+            if plain.numel() > MAX_ELEMENTS:
+                return {"kind": "other", "type": f"tensor with {plain.numel()} elements"}
             return {
                 "kind": "tensor",
                 "subclass": _type(value) is not _Tensor,
@@ -121,10 +141,16 @@ class Probe:
                 "dtype": str(plain.dtype),
                 "value": plain.to("cpu").clone().as_subclass(_Tensor),
             }
-        if _type(value) in (bool, int, float, str) or value is None:
-            return {"kind": "python", "type": _type(value).__name__, "value": value}
-        if _type(value) in (tuple, list):
-            return {"kind": "sequence", "items": [self.pack(item) for item in value]}
-        if _type(value) is dict:
-            return {"kind": "mapping", "items": {str(k): self.pack(v) for k, v in value.items()}}
-        return {"kind": "other", "type": _type(value).__name__}
+        # Subclasses (a namedtuple for a pair, a str subclass for a reason) are what the
+        # docstrings allow; they are packed as their plain base type.
+        for base in (bool, int, float, str):
+            if _isinstance(value, base):
+                return {"kind": "python", "type": base.__name__, "value": base(value)}
+        if value is None:
+            return {"kind": "python", "type": "NoneType", "value": None}
+        if _isinstance(value, (tuple, list)):
+            return {"kind": "sequence", "items": [self.pack(item) for item in list(value)[:64]]}
+        if _isinstance(value, dict):
+            return {"kind": "mapping",
+                    "items": {str(k)[:200]: self.pack(v) for k, v in list(value.items())[:64]}}
+        return {"kind": "other", "type": _type(value).__name__[:200]}

@@ -1,14 +1,25 @@
-"""The sandbox process: run a student's notebook code, then probe it, never judging.
+"""The sandbox's main program: run a student's notebook code, then the probes; never judge.
 
-Started by :mod:`losslab.grading.isolate` as ``python -m losslab.grading.sandbox JOB_DIR``
-with resource limits already applied. Everything it needs (check inputs included) is loaded
-*before* the student's code runs; between student calls it puts back every attribute of
-torch, numpy, math and builtins the student's code replaced.
+Started by :mod:`losslab.grading.isolate` inside bubblewrap as
+``python -m losslab_probes.runner JOB_DIR FD``. ``JOB_DIR`` (read-only) holds ``job.json``
+(the notebook's code cells and which probes each test cell needs) and ``inputs.pt`` (the
+inputs the grader drew). ``FD`` is the write end of a pipe that only the grader reads: the one
+way out of the sandbox. Each message is a frame, an 8-byte big-endian length then a
+``torch.save`` payload: ``{"step": i}`` when cell ``i`` starts, ``{"result": i, "verdicts":
+...}`` with the probes' records for test cell ``i``, ``{"finished": True}`` at the end.
+
+Student code runs in this same process, so it could write frames too; the grader reads them
+strictly (size cap, schema, steps only forward, its own deadlines), so a forged frame can only
+change this one submission's own records, which the grader then judges against references the
+sandbox never saw. Student prints go to ``/dev/null``: the feedback shows the outputs of the
+notebook's own kernel, not of this process.
 """
 
 from __future__ import annotations
 
 import builtins
+import importlib
+import io
 import json
 import math
 import os
@@ -51,32 +62,21 @@ class _Shell:
         return lambda *args, **kwargs: None
 
 
-class ForbiddenCall(Exception):
-    """Raised by a tripwire: the assignment asks not to use this function."""
+class Channel:
+    """Frames to the grader over an inherited pipe."""
 
+    def __init__(self, fd: int, save) -> None:
+        self._fd = fd
+        self._save = save
+        self._write = os.write
 
-def _tripwire(label: str, called: list):
-    def tripwire(*args, **kwargs):
-        called.append(label)
-        raise ForbiddenCall(f"{label} is not allowed in this exercise")
-
-    return tripwire
-
-
-def _install_tripwires(names: set[str], called: list) -> None:
-    import torch
-    import torch.nn.functional as F
-
-    for owner, label in ((torch, "torch"), (F, "torch.nn.functional"), (torch.Tensor, "Tensor")):
-        for name in names:
-            if hasattr(owner, name):
-                setattr(owner, name, _tripwire(f"{label}.{name}", called))
-    if "cross_entropy" in names or "nll_loss" in names:
-        for cls in ("CrossEntropyLoss", "NLLLoss"):
-            setattr(torch.nn, cls, _tripwire(f"torch.nn.{cls}", called))
-    if "binary_cross_entropy_with_logits" in names:
-        for cls in ("BCEWithLogitsLoss", "BCELoss"):
-            setattr(torch.nn, cls, _tripwire(f"torch.nn.{cls}", called))
+    def send(self, message: dict) -> None:
+        buffer = io.BytesIO()
+        self._save(message, buffer)
+        data = buffer.getvalue()
+        view = memoryview(len(data).to_bytes(8, "big") + data)
+        while view:
+            view = view[self._write(self._fd, view):]
 
 
 def _compile_cell(source: str, index: int):
@@ -89,41 +89,34 @@ def _compile_cell(source: str, index: int):
     return compile(source, f"<cell {index}>", "exec")
 
 
-def main(job_dir: str) -> int:
+def main(job_dir: str, fd: int) -> int:
     job_path = Path(job_dir)
     job = json.loads((job_path / "job.json").read_text())
-    results = job_path / "results"
     start = int(job["start"])
 
     import numpy
     import torch
     import torch.nn.functional as F
 
-    from . import probing
-    from .checks import checks_for
+    from . import probing, tracing
 
+    probes = importlib.import_module(f"{__package__}.{job['assignment']}")
     torch.set_num_threads(1)
     inputs = torch.load(job_path / "inputs.pt", weights_only=True)
     device = job["device"]
     if device == "cuda":
         torch.zeros(1, device="cuda")
-    checks = checks_for(job["assignment"])
-
-    called: list[str] = []
-    forbidden = {name for check in checks.values() for name in check.forbidden}
-    _install_tripwires(forbidden, called)
+    channel = Channel(fd, torch.save)
+    forbidden = frozenset(probes.FORBIDDEN_OPS)
     targets = [builtins, math, numpy, torch, F, torch.Tensor, torch.nn, torch.special,
-               torch.linalg, torch.autograd, os, sys, json, probing]
+               torch.linalg, torch.autograd, os, sys, json, io, probing, tracing, probes]
     snapshot = Snapshot(targets)
-    save = torch.save
-    replace = os.replace
-    write_marker = Path.write_text
     probe = probing.Probe({}, device, restore=snapshot.restore)
 
-    # Student prints and fake success messages go nowhere: verdicts come from files.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
+    # Student prints go nowhere: what counts comes through the channel.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(devnull, target)
 
     shell = _Shell()
     namespace: dict = {"__name__": "__main__", "__builtins__": builtins,
@@ -131,7 +124,7 @@ def main(job_dir: str) -> int:
     probe.namespace = namespace
     for position, item in enumerate(job["cells"]):
         if item["kind"] == "code":
-            write_marker(results / f"cell-{position}", "")
+            channel.send({"step": position})
             try:
                 code = _compile_cell(item["source"], position)
                 exec(code, namespace)  # noqa: S102 - this is the sandbox
@@ -141,27 +134,33 @@ def main(job_dir: str) -> int:
             continue
         if position < start:
             continue
-        write_marker(results / f"check-{position}", "")
+        channel.send({"step": position})
         verdicts = {}
         for key in item["checks"]:
-            check = checks[key.split(".", 1)[1]]
-            before = len(called)
+            run = probes.PROBES[key.split(".", 1)[1]]
+            tracer = tracing.OpTracer(forbidden) if forbidden else None
+            intact = True
             try:
-                outputs = check.probe(probe, inputs[key])
+                if tracer is None:
+                    outputs = run(probe, inputs[key])
+                else:
+                    with tracer:
+                        outputs = run(probe, inputs[key])
+                        intact = tracer.still_active()
             except BaseException as error:  # noqa: BLE001
                 snapshot.restore()
                 outputs = {"__crash__": probing._describe_exception(error)}
             snapshot.restore()
-            outputs["__device__"] = device
-            outputs["__forbidden__"] = sorted(set(called[before:]))
+            seen = tracing.readable(tracer.seen) if tracer is not None else []
+            if not intact:
+                seen.append("code that switches off the grader's operator tracing")
+            outputs["__forbidden__"] = seen
             verdicts[key] = outputs
-        save(verdicts, results / f"result-{position}.tmp")
-        replace(results / f"result-{position}.tmp", results / f"result-{position}.pt")
-    write_marker(results / "finished", "")
+        channel.send({"result": position, "verdicts": verdicts})
+    channel.send({"finished": True})
     return 0
 
 
 if __name__ == "__main__":
-    code = main(sys.argv[1])
-    sys.stdout.flush()
+    code = main(sys.argv[1], int(sys.argv[2]))
     os._exit(code)

@@ -1,0 +1,331 @@
+"""Run student code inside bubblewrap: no network, no other processes, almost no files.
+
+Every student kernel and every sandbox process is started through :func:`command`, which wraps
+it in ``bwrap`` with new user, PID, IPC, UTS and network namespaces (only ``lo`` inside), all
+capabilities dropped, ``--die-with-parent`` and ``--new-session``. Inside, the code runs as uid
+65534 and sees a fresh tmpfs root holding only read-only binds of what Python needs (the system
+libraries under ``/usr``, the interpreter, the library folders on ``sys.path``), whatever the
+caller binds on top (the probe modules of one assignment, the job's inputs), and bounded tmpfs
+folders for ``/tmp``, ``/dev/shm`` and the work folder. The course's sources (``solutions/``,
+the grader, the references), the gradebook and other submissions are not there.
+
+The namespace is set up by bubblewrap itself (the same tool Flatpak uses); this module only
+chooses its arguments. When it cannot be set up, :func:`require` stops the run with a message
+that says why and how to fix it; grading without isolation needs the loudly named option
+``--unsafe-no-isolation`` (``LOSSLAB_ISOLATION=none``).
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import os
+import resource
+import secrets
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ENV = "LOSSLAB_ISOLATION"
+UNSAFE = "none"
+SANDBOX_UID = 65534
+# Where things appear inside the sandbox.
+WORK = "/sandbox"
+PROBES = "/opt/losslab/losslab_probes"
+PROBES_PARENT = "/opt/losslab"
+INSTALL_HINT = (
+    "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and allow unprivileged "
+    "user namespaces (sysctl kernel.unprivileged_userns_clone=1, and on Ubuntu 24.04 "
+    "kernel.apparmor_restrict_unprivileged_userns=0; in Docker run with "
+    "--security-opt seccomp=unconfined or a profile that allows clone(CLONE_NEWUSER))"
+)
+
+
+class IsolationUnavailable(RuntimeError):
+    """bubblewrap cannot set up the sandbox here; the message says why and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-process limits for one isolated process (and everything it starts)."""
+
+    memory_mb: int = 3072
+    cpu_seconds: int = 900
+    file_mb: int = 256
+    processes: int = 256
+    tmp_mb: int = 256
+
+
+def mode() -> str:
+    """``"bwrap"`` (the default) or ``"none"`` (unsafe, asked for by name)."""
+    value = os.environ.get(ENV, "bwrap")
+    return UNSAFE if value == UNSAFE else "bwrap"
+
+
+def describe_mode() -> str:
+    """What the grading log records for each submission."""
+    if mode() == UNSAFE:
+        return "NONE (--unsafe-no-isolation: student code ran as the grading user)"
+    if os.geteuid() == 0:
+        return ("bubblewrap (new pid/ipc/net/mount namespaces; student code as a fresh "
+                "unprivileged host uid, no capabilities)")
+    return (f"bubblewrap (new user/pid/ipc/net/mount namespaces; uid {SANDBOX_UID} inside, "
+            f"host uid {os.geteuid()}, no capabilities)")
+
+
+def gpu_devices() -> list[str]:
+    """The NVIDIA device nodes to bind so CUDA kernels run inside the sandbox."""
+    return sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri/renderD*"))
+
+
+def _inside_repo_sources(path: Path) -> bool:
+    """A folder that would show course sources: the repository root or one above it, or a
+    folder holding ``solutions/`` or the ``losslab`` package."""
+    try:
+        path = path.resolve()
+    except OSError:
+        return True
+    if path == REPO_ROOT or path in REPO_ROOT.parents:
+        return True
+    return (path / "solutions").exists() or (path / "losslab").exists()
+
+
+@functools.cache
+def library_folders() -> tuple[str, ...]:
+    """Folders of the interpreter and its libraries, bound read-only at the same path."""
+    candidates = [sys.base_prefix, sys.prefix, sys.exec_prefix, sys.base_exec_prefix,
+                  str(Path(sys.executable).resolve().parent)]
+    candidates += [sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib",
+                                                          "platlib")]
+    candidates += [entry for entry in sys.path if entry]
+    chosen: list[str] = []
+    for entry in candidates:
+        path = Path(entry)
+        if not path.is_dir() or _inside_repo_sources(path):
+            continue
+        text = str(path.resolve()) if path.is_symlink() else str(path.absolute())
+        if text.startswith(("/usr/", "/proc", "/dev", "/sys")) or text == "/usr":
+            continue
+        if any(text == other or text.startswith(other + "/") for other in chosen):
+            continue
+        chosen = [other for other in chosen if not other.startswith(text + "/")] + [text]
+    return tuple(chosen)
+
+
+def python_path() -> str:
+    """``PYTHONPATH`` inside the sandbox: the library folders and the probe package's parent."""
+    entries = [entry for entry in sys.path if entry and Path(entry).is_dir()
+               and not _inside_repo_sources(Path(entry))]
+    return os.pathsep.join([PROBES_PARENT, *entries])
+
+
+def _system_binds() -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), f"/{name}"]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), f"/{name}"]
+    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime",
+                 "nsswitch.conf"):
+        path = Path("/etc") / name
+        if path.exists():
+            args += ["--ro-bind", str(path), str(path)]
+    # A passwd/group naming the sandbox's ids, so getpass and friends answer.
+    return args
+
+
+@dataclass
+class Launch:
+    """A bwrap command line, and the host ids the student's code will run as (``None``: as
+    we do; a folder bound writable is handed to them)."""
+
+    argv: list[str]
+    ids: tuple[int, int] | None = None
+
+
+def host_ids() -> tuple[int, int] | None:
+    """When the grader is root, the unprivileged host (uid, gid) student code runs as: a fresh
+    id per sandbox, owning nothing on the host. As an ordinary user: None."""
+    if os.geteuid() != 0:
+        return None
+    number = 200_000 + secrets.randbelow(800_000)
+    return number, number
+
+
+def _parents(targets: list[str]) -> list[str]:
+    """Folders to create (mode 0755) above the bind targets, so that an unprivileged user can
+    walk down to them (bwrap would create them 0700 as root)."""
+    made: set[str] = set()
+    for target in targets:
+        for parent in reversed(Path(target).parents):
+            text = str(parent)
+            if text not in ("/", "/usr", "/proc", "/dev", "/tmp") and text not in targets:
+                made.add(text)
+    return sorted(made, key=lambda text: (text.count("/"), text))
+
+
+def command(
+    argv: list[str],
+    *,
+    ro_binds: list[tuple[str, str]] = (),
+    rw_binds: list[tuple[str, str]] = (),
+    limits: Limits = Limits(),
+    env: dict | None = None,
+    chdir: str = WORK,
+) -> Launch:
+    """The bwrap command line that runs ``argv`` isolated (see the module docstring).
+
+    As an ordinary user, bwrap makes a user namespace in which the code runs as uid 65534.
+    As root, bwrap sets the namespaces up with root's rights (so it can bind a pyenv Python
+    under /root) and the code then runs as a fresh unprivileged host uid (:func:`host_ids`):
+    no capabilities, no_new_privs, an empty bounding set, and per-user limits that the kernel
+    never applies to root (RLIMIT_NPROC).
+    """
+    ids = host_ids()
+    size = str(limits.tmp_mb * 1024 * 1024)
+    if ids is None:
+        args = [bwrap_path(), "--unshare-user", "--uid", str(SANDBOX_UID), "--gid",
+                str(SANDBOX_UID), "--cap-drop", "ALL"]
+    else:
+        # Only what the first program needs to drop to the unprivileged uid; it drops them.
+        args = [bwrap_path(), "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add",
+                "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+    args += [
+        "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts",
+        "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+        "--hostname", "sandbox", "--clearenv",
+        *_system_binds(),
+        "--proc", "/proc", "--dev", "/dev",
+    ]
+    for device in gpu_devices():
+        args += ["--dev-bind", device, device]
+    binds = [("--ro-bind", folder, folder) for folder in library_folders()]
+    binds += [("--ro-bind", str(source), str(target)) for source, target in ro_binds]
+    binds += [("--bind", str(source), str(target)) for source, target in rw_binds]
+    # Bounded tmpfs first: binds below /tmp (a kernel's socket folder) go on top of it.
+    args += ["--size", size, "--perms", "1777", "--tmpfs", "/tmp", "--size", size,
+             "--perms", "1777", "--tmpfs", "/dev/shm"]
+    for parent in _parents([target for _, _, target in binds] + [WORK]):
+        args += ["--perms", "0755", "--dir", parent]
+    args += ["--size", size, "--perms", "0777", "--tmpfs", WORK]
+    for option, source, target in binds:
+        if option == "--bind" and ids is not None:
+            os.chown(source, *ids)
+        args += [option, source, target]
+    inside = {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+        "HOME": WORK, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "PYTHONPATH": python_path(),
+        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LOSSLAB_AUTOGRADE": "1",
+        "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": f"{WORK}/.ipython",
+    }
+    for key in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):
+        if key in os.environ:
+            inside[key] = os.environ[key]
+    inside.update(env or {})
+    for key, value in inside.items():
+        args += ["--setenv", key, value]
+    # The first program inside drops to the unprivileged uid (as root) and sets RLIMIT_NPROC
+    # there, so that it counts only the sandbox's own processes.
+    uid = ids[0] if ids else -1
+    args += ["--chdir", chdir, "--", sys.executable, "-I", "-S", "-c", _TRAMPOLINE,
+             str(limits.processes), str(uid), *argv]
+    return Launch(args, ids)
+
+
+_TRAMPOLINE = (
+    "import os, resource, sys\n"
+    "n, uid = int(sys.argv[1]), int(sys.argv[2])\n"
+    "if uid >= 0:\n"
+    "    import ctypes\n"
+    "    libc = ctypes.CDLL(None, use_errno=True)\n"
+    "    for cap in range(64):\n"
+    "        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP\n"
+    "    os.setgroups([]); os.setgid(uid); os.setuid(uid)\n"
+    "    assert os.getuid() == uid and os.geteuid() == uid\n"
+    "resource.setrlimit(resource.RLIMIT_NPROC, (n, n))\n"
+    "os.execvp(sys.argv[3], sys.argv[3:])\n"
+)
+
+
+def preexec(limits: Limits):
+    """Resource limits for the bwrap process and everything in the sandbox (set before exec).
+
+    Memory: RLIMIT_AS where there is no GPU (it counts shared memory too); with a GPU (CUDA
+    reserves huge address ranges) RLIMIT_DATA plus bounded tmpfs for ``/dev/shm`` and
+    ``/tmp``. The process limit is set inside the sandbox (see :func:`command`).
+    """
+
+    def apply() -> None:
+        memory = limits.memory_mb * 1024 * 1024
+        if gpu_devices():
+            resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+        else:
+            # Address space of a torch process is about 1 GiB larger than what it touches.
+            space = memory + 1536 * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (space, space))
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
+        size = limits.file_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    return apply
+
+
+@functools.cache
+def bwrap_path() -> str:
+    found = shutil.which("bwrap")
+    if found is None:
+        raise IsolationUnavailable(
+            "make grade runs every submission inside bubblewrap, but no `bwrap` program was "
+            f"found on PATH ({os.environ.get('PATH', '')}); {INSTALL_HINT}. To grade without "
+            "isolation anyway (student code then runs as you, can read solutions/ and reach "
+            "the network), pass --unsafe-no-isolation."
+        )
+    return found
+
+
+@functools.cache
+def _self_test() -> str | None:
+    """Start Python inside a sandbox once; None when it works, else what went wrong."""
+    try:
+        launch = command([sys.executable, "-c", "import os, sys; print(os.getuid())"],
+                         limits=Limits())
+    except IsolationUnavailable as error:
+        return str(error)
+    argv = launch.argv
+    try:
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                             preexec_fn=preexec(Limits()))
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"running {argv[0]} failed: {error}"
+    expected = str(launch.ids[0] if launch.ids else SANDBOX_UID)
+    if run.returncode != 0 or run.stdout.strip() != expected:
+        tail = " ".join(run.stderr.strip().splitlines()[-3:]) or "(no message)"
+        return (f"bubblewrap could not start Python in a sandbox: expected it to print uid "
+                f"{expected}, got exit code {run.returncode} and {run.stdout.strip()!r}; "
+                f"bwrap said: {tail}")
+    return None
+
+
+def require() -> None:
+    """Stop with :class:`IsolationUnavailable` unless student code can be isolated here (or the
+    unsafe mode was asked for by name)."""
+    if mode() == UNSAFE:
+        return
+    problem = _self_test()
+    if problem is None:
+        return
+    if "--unsafe-no-isolation" in problem:
+        raise IsolationUnavailable(problem)
+    raise IsolationUnavailable(
+        f"cannot isolate student code, so nothing was graded: {problem}. To fix it: "
+        f"{INSTALL_HINT}. To grade without isolation anyway (student code then runs as you, "
+        "can read solutions/ and reach the network), pass --unsafe-no-isolation."
+    )
