@@ -33,6 +33,16 @@ def _per_point(fn, xs: torch.Tensor):
     return np.array(loss), np.array(grad)
 
 
+def _loss_and_gradient_panels(fns: dict, xs: torch.Tensor, grad_title: str) -> dict:
+    """``{("loss", label): curve, (grad_title, label): curve}`` for each ``fns[label]``."""
+    out = {}
+    for label, fn in fns.items():
+        value, grad = _per_point(fn, xs)
+        out[("loss", label)] = (xs.numpy(), value)
+        out[(grad_title, label)] = (xs.numpy(), grad)
+    return out
+
+
 # --- probabilistic ------------------------------------------------------------------------------
 
 def nll_batch(values: dict[str, str]) -> dict:
@@ -114,12 +124,7 @@ def margin_pairs(values: dict[str, str]) -> dict:
         "HingeEmbeddingLoss (x a distance)": lambda x: F.hinge_embedding_loss(
             x.reshape(1), y.reshape(1), margin=margin),
     }
-    out = {}
-    for label, fn in fns.items():
-        value, grad = _per_point(fn, xs)
-        out[("loss", label)] = (xs.numpy(), value)
-        out[("gradient (autograd)", label)] = (xs.numpy(), grad)
-    return out
+    return _loss_and_gradient_panels(fns, xs, "gradient (autograd)")
 
 
 def multi_margin(values: dict[str, str]) -> dict:
@@ -135,12 +140,7 @@ def multi_margin(values: dict[str, str]) -> dict:
         "CrossEntropyLoss": lambda x: F.cross_entropy(torch.cat([x.reshape(1), others])[None],
                                                       target),
     }
-    out = {}
-    for label, fn in fns.items():
-        value, grad = _per_point(fn, xs)
-        out[("loss", label)] = (xs.numpy(), value)
-        out[("gradient in that score (autograd)", label)] = (xs.numpy(), grad)
-    return out
+    return _loss_and_gradient_panels(fns, xs, "gradient in that score (autograd)")
 
 
 def multilabel_margins(values: dict[str, str]) -> dict:
@@ -164,12 +164,7 @@ def multilabel_margins(values: dict[str, str]) -> dict:
         "BCEWithLogitsLoss, mean over labels": lambda x: F.binary_cross_entropy_with_logits(
             scores(x), multi_hot),
     }
-    out = {}
-    for label, fn in fns.items():
-        value, grad = _per_point(fn, xs)
-        out[("loss", label)] = (xs.numpy(), value)
-        out[("gradient in that score (autograd)", label)] = (xs.numpy(), grad)
-    return out
+    return _loss_and_gradient_panels(fns, xs, "gradient in that score (autograd)")
 
 
 def triplet_circle(values: dict[str, str]) -> dict:
@@ -193,12 +188,7 @@ def triplet_circle(values: dict[str, str]) -> dict:
         "TripletMarginLoss (L2)": lambda t: nn.TripletMarginLoss(margin=margin, swap=swap)(
             anchor, positive, negative(t)),
     }
-    out = {}
-    for label, fn in fns.items():
-        value, grad = _per_point(fn, xs)
-        out[("loss", label)] = (xs.numpy(), value)
-        out[("gradient in the angle (autograd)", label)] = (xs.numpy(), grad)
-    return out
+    return _loss_and_gradient_panels(fns, xs, "gradient in the angle (autograd)")
 
 
 # --- sequences ----------------------------------------------------------------------------------
