@@ -62,6 +62,9 @@ class LimitedKernelManager(AsyncKernelManager):
     max_message_mb = Integer(32, help="Largest message the kernel may send, in MiB.").tag(
         config=True
     )
+    send_timeout_s = Integer(
+        10, help="Seconds a message to the kernel may wait for a reader before it fails."
+    ).tag(config=True)
 
     async def _async_pre_start_kernel(self, **kw):
         isolation.require()
@@ -71,7 +74,18 @@ class LimitedKernelManager(AsyncKernelManager):
         self.connection_file = os.path.join(self._sockets, "kernel.json")
         # A message larger than this closes the connection instead of filling our memory.
         self.context.setsockopt(zmq.MAXMSGSIZE, self.max_message_mb * 1024 * 1024)
+        # A send to a kernel that cut or removed its sockets has no peer and would block
+        # for ever; after this long it raises zmq.Again instead.
+        self.context.setsockopt(zmq.SNDTIMEO, self.send_timeout_s * 1000)
         return await super()._async_pre_start_kernel(**kw)
+
+    async def _async_request_shutdown(self, restart: bool = False) -> None:
+        try:
+            await super()._async_request_shutdown(restart=restart)
+        except zmq.Again:
+            # Nothing takes the request (the kernel closed or deleted its control socket):
+            # the shutdown goes on, and the process is killed after the usual wait.
+            self.log.warning("the kernel did not take the shutdown request; it will be killed")
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         limits = isolation.Limits(memory_mb=self.memory_mb, cpu_seconds=self.cpu_seconds)
