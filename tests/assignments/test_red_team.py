@@ -455,7 +455,9 @@ def red_batch(request):
             python, env, preexec = sys.executable, grading_env(**RED_ENV), None
         start = time.monotonic()
         run = subprocess.run([python, "-m", "losslab.grading", "grade", "--submissions",
-                              str(base / "submitted"), "--out", str(course), "--jobs", "2"],
+                              str(base / "submitted"), "--out", str(course), "--jobs", "2",
+                              # One stuck submission must not outlast this test's own limit.
+                              "--timeout", "300"],
                              cwd=ROOT, env=env, preexec_fn=preexec, capture_output=True,
                              text=True, timeout=900)
         seconds = time.monotonic() - start
