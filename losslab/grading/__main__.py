@@ -46,6 +46,7 @@ def grade(args: argparse.Namespace) -> int:
         find_submissions,
         grade_all,
         source_folder,
+        stall_seconds,
         write_log,
     )
 
@@ -65,6 +66,7 @@ def grade(args: argparse.Namespace) -> int:
         return 3
     rejected: list[tuple[str, str]] = []
     try:
+        stall = stall_seconds()
         if args.zips:
             if not args.assignment:
                 raise GradingInputError(
@@ -105,7 +107,7 @@ def grade(args: argparse.Namespace) -> int:
     try:
         if jobs:
             outcomes += grade_all(jobs, course, workers=args.jobs, timeout=args.timeout,
-                                  progress=lambda line: print(line, flush=True))
+                                  progress=lambda line: print(line, flush=True), stall=stall)
     finally:
         # Whatever happened, the grades and the log are written.
         try:
@@ -115,6 +117,7 @@ def grade(args: argparse.Namespace) -> int:
             write_log(outcomes, course / "grading_log.csv")
     failed = [o for o in outcomes if o.status != "graded"]
     manual = [o for o in outcomes if o.needs_manual_grade]
+    noted = [o for o in outcomes if o.note]
     print(f"Done: {len(outcomes) - len(failed)} graded, {len(failed)} failed. "
           f"Grades: {course / 'grades.csv'}; per-submission log: {course / 'grading_log.csv'}; "
           f"feedback: {course / 'feedback'}")
@@ -122,6 +125,8 @@ def grade(args: argparse.Namespace) -> int:
         print(f"{len(manual)} submissions wait for manual grading (nbgrader formgrader).")
     for outcome in failed:
         print(f"  failed: {outcome.job.assignment}/{outcome.job.student}: {outcome.message}")
+    for outcome in noted:
+        print(f"  note: {outcome.job.assignment}/{outcome.job.student}: {outcome.note}")
     return 0
 
 
@@ -140,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
                     "(named groups student_id and file_id)")
     gr.add_argument("--jobs", type=int, default=0, help="parallel workers (0: every core)")
     gr.add_argument("--timeout", type=float, default=900.0,
-                    help="seconds one submission may take in all")
+                    help="seconds one attempt at one submission may take in all (a worker "
+                    "that makes no progress for LOSSLAB_STALL_SECONDS, default 120, is "
+                    "replaced sooner and the submission retried once)")
     gr.add_argument("--source", help="folder of the instructor's source notebooks "
                     "(<assignment>/<assignment>.ipynb; default: solutions/, which is public)")
     gr.add_argument("--unsafe-no-isolation", action="store_true",

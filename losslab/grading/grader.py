@@ -62,6 +62,8 @@ class Outcome:
     max_score: float | None = None
     needs_manual_grade: bool = False
     isolation: str = ""
+    note: str = ""
+    attempts: int = 1
 
 
 # Caps on what one student can hand in (or make the grader copy).
@@ -71,6 +73,23 @@ MAX_ARCHIVE_BYTES = 200 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 100
 MAX_REPORT_BYTES = 1024 * 1024
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# How long a worker may go without progress while none of the submission's code runs (and
+# past a running step's own limit) before it counts as stuck, is replaced, and the
+# submission is graded again once on a fresh worker.
+STALL_SECONDS = 120.0
+
+
+def stall_seconds() -> float:
+    """``LOSSLAB_STALL_SECONDS``, else :data:`STALL_SECONDS`."""
+    value = os.environ.get("LOSSLAB_STALL_SECONDS")
+    try:
+        seconds = float(value) if value else STALL_SECONDS
+    except ValueError:
+        raise GradingInputError(f"LOSSLAB_STALL_SECONDS must be a number of seconds, got "
+                                f"{value!r}") from None
+    if not seconds > 0:
+        raise GradingInputError(f"LOSSLAB_STALL_SECONDS must be positive, got {value!r}")
+    return seconds
 
 
 def source_folder() -> Path:
@@ -353,8 +372,12 @@ class WorkerProcess:
             os.close(self.reports)
             self.reports = None
 
-    def grade(self, course: Path, job: Job, timeout: float) -> dict | str:
-        """The worker's result dict, or a string saying why there is none."""
+    def grade(self, course: Path, job: Job, timeout: float,
+              stall: float = STALL_SECONDS) -> dict | Stalled | str:
+        """The worker's result dict; :class:`Stalled` when the worker made no progress for
+        ``stall`` seconds beyond what the running step may take; else a string saying why
+        there is no result (charged to the submission: its own time ran out, or its worker
+        was killed)."""
         process = self._start()
         request = {"course": str(course), "assignment": job.assignment, "student": job.student}
         try:
@@ -362,15 +385,26 @@ class WorkerProcess:
             process.stdin.flush()
         except OSError:
             self.stop()
-            return "the grading worker could not be started"
-        deadline = time.monotonic() + timeout
+            return Stalled("the grading worker could not be started")
+        now = time.monotonic()
+        deadline = now + timeout
+        # Progress: the worker's last beat, what it said was running, and for how long.
+        phase, allowed, last = "grader", stall, now
         received = b""
         while True:
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            if now - last > allowed:
+                self.stop()
+                where = ("while none of the submission's code was running" if phase == "grader"
+                         else "after the submission's code had used up its own time limit")
+                return Stalled(f"the grading worker made no progress for {now - last:.0f} "
+                               f"seconds {where}")
+            remaining = deadline - now
             if remaining <= 0:
                 self.stop()
                 return f"grading did not finish within {timeout:g} seconds"
-            ready, _, _ = select.select([self.reports], [], [], min(remaining, 5.0))
+            wait = min(remaining, last + allowed - now, 5.0)
+            ready, _, _ = select.select([self.reports], [], [], max(wait, 0.0))
             if not ready:
                 continue
             chunk = os.read(self.reports, 65536)
@@ -382,8 +416,15 @@ class WorkerProcess:
             if len(received) > MAX_REPORT_BYTES:
                 self.stop()
                 return "the grading worker sent an oversized report"
-            if b"\n" in received:
-                line = received.split(b"\n", 1)[0].decode("utf-8", "replace")
+            while b"\n" in received:
+                raw, received = received.split(b"\n", 1)
+                line = raw.decode("utf-8", "replace")
+                progress = _parse_beat(line)
+                if progress is not None:
+                    phase, seconds = progress
+                    last = time.monotonic()
+                    allowed = stall + (min(seconds, timeout) if phase == "student" else 0.0)
+                    continue
                 report = _parse_report(line)
                 if report is None:
                     self.stop()
@@ -391,45 +432,171 @@ class WorkerProcess:
                 return report
 
 
+@dataclass(frozen=True)
+class Stalled:
+    """No result, through no fault of the submission: the grader itself got stuck or failed."""
+
+    reason: str
+
+
+def _parse_beat(line: str) -> tuple[str, float] | None:
+    """``LOSSLAB-BEAT {"phase": "student"|"grader", "seconds": number}``, strictly."""
+    if not line.startswith("LOSSLAB-BEAT "):
+        return None
+    try:
+        beat = json.loads(line.split(" ", 1)[1])
+    except ValueError:
+        return None
+    if (not isinstance(beat, dict) or set(beat) != {"phase", "seconds"}
+            or beat["phase"] not in ("student", "grader")
+            or type(beat["seconds"]) not in (int, float) or not 0 <= beat["seconds"] < 1e6):
+        return None
+    return beat["phase"], float(beat["seconds"])
+
+
 def _parse_report(line: str) -> dict | None:
-    """``LOSSLAB-RESULT {"autograde": bool, "feedback": bool, "error": str}``, strictly."""
+    """``LOSSLAB-RESULT {"autograde": bool, "feedback": bool, "error": str, "fault": str}``,
+    strictly."""
     if not line.startswith("LOSSLAB-RESULT "):
         return None
     try:
         report = json.loads(line.split(" ", 1)[1])
     except ValueError:
         return None
-    if (not isinstance(report, dict) or set(report) != {"autograde", "feedback", "error"}
+    if (not isinstance(report, dict)
+            or set(report) != {"autograde", "feedback", "error", "fault"}
             or not isinstance(report["autograde"], bool)
-            or not isinstance(report["feedback"], bool) or not isinstance(report["error"], str)):
+            or not isinstance(report["feedback"], bool) or not isinstance(report["error"], str)
+            or report["fault"] not in ("", "submission", "grader")):
         return None
     return report
 
 
-def _run_worker(job: Job, work: Path, timeout: float,
-                worker: WorkerProcess) -> tuple[str, str, Path]:
+# What browsers and Jupyter add to a second copy of a file: "focal_loss (1).ipynb",
+# "focal_loss(2).ipynb", "focal_loss-1.ipynb", "focal_loss_1.ipynb", "focal_loss-Copy1.ipynb".
+COPY_SUFFIX = r"(?: ?\(\d{1,3}\)|[-_]\d{1,3}|-[Cc]opy\d{0,3}| [Cc]opy(?: \d{1,3})?)"
+
+
+def choose_notebook(folder: Path, assignment: str) -> tuple[Path | None, str]:
+    """The notebook to grade in a student's folder, and a note (or, with no notebook, the
+    reason): ``<assignment>.ipynb``; else the one copy of it under a browser's copy name;
+    else the only notebook in the folder."""
+    notebooks = sorted(p for p in folder.glob("*.ipynb")
+                       if p.is_file() and not p.is_symlink() and not p.name.startswith("."))
+    expected = f"{assignment}.ipynb"
+    names = ", ".join(p.name for p in notebooks[:8]) + (", ..." if len(notebooks) > 8 else "")
+    others = f"; also handed in, not graded: {names}" if len(notebooks) > 1 else ""
+    exact = [p for p in notebooks if p.name == expected]
+    if exact:
+        rest = [p.name for p in notebooks if p.name != expected]
+        return exact[0], (f"also handed in, not graded: {', '.join(rest[:8])}" if rest else "")
+    if not notebooks:
+        return None, f"no notebook in {folder} (expected {expected})"
+    copies = [p for p in notebooks
+              if re.fullmatch(re.escape(assignment) + COPY_SUFFIX + r"\.ipynb", p.name)]
+    if len(copies) == 1:
+        return copies[0], f"graded {copies[0].name} as {expected} (a copy's name){others}"
+    if len(notebooks) == 1:
+        return notebooks[0], (f"graded {notebooks[0].name}, the only notebook in the folder, "
+                              f"as {expected}")
+    return None, (f"expected {expected} (or one copy of it, such as '{assignment} (1).ipynb'); "
+                  f"found {len(notebooks)} notebooks: {names}")
+
+
+def check_notebook(data: bytes) -> str:
+    """Empty when ``data`` is a notebook file nbgrader can read; else what is wrong with it,
+    in words an instructor can act on."""
+    import nbformat
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"the notebook is not UTF-8 text (byte {error.start} is not)"
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        return (f"the notebook is not valid JSON at line {error.lineno}, column {error.colno} "
+                f"({error.msg})")
+    except RecursionError:
+        return "the notebook is not valid JSON (it nests too deeply)"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nbformat.reads(text, as_version=4)
+    except Exception as error:  # noqa: BLE001 - whatever nbformat says about the file
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return f"the file is not a Jupyter notebook nbformat can read ({first[:200]})"
+    return ""
+
+
+def _prepare_folder(job: Job, work: Path, notebook: Path) -> Path:
+    """A fresh private course folder for one attempt at one submission."""
     folder = work / f"{job.assignment}--{job.student}"
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     shutil.copy2(work / "gradebook.db", folder / "gradebook.db")
     target = folder / "submitted" / job.student / job.assignment
-    target.mkdir(parents=True, exist_ok=True)
-    # Only the notebooks are graded; other files (a 2 GB data file) are not copied anywhere.
-    notebooks = [p for p in job.folder.glob("*.ipynb") if p.is_file() and not p.is_symlink()]
-    if not notebooks:
-        return "failed", f"no notebook in {job.folder} (expected {job.assignment}.ipynb)", folder
-    for notebook in notebooks:
-        if notebook.stat().st_size > MAX_NOTEBOOK_BYTES:
-            return ("failed", f"{notebook.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MiB",
-                    folder)
-        shutil.copyfile(notebook, target / notebook.name)
-    result = worker.grade(folder, job, timeout)
-    if isinstance(result, str):
-        return "failed", result, folder
-    if result["autograde"] and result["feedback"]:
-        return "graded", "", folder
-    if result["autograde"]:
-        return "graded", f"feedback failed: {result['error']}", folder
-    return "failed", result["error"], folder
+    target.mkdir(parents=True)
+    # Only the graded notebook is copied; other files (a 2 GB data file) are not.
+    shutil.copyfile(notebook, target / f"{job.assignment}.ipynb")
+    return folder
+
+
+@dataclass
+class Attempt:
+    """What grading one submission came to, over at most two attempts."""
+
+    status: str
+    message: str
+    folder: Path | None
+    seconds: float = 0.0
+    note: str = ""
+    attempts: int = 1
+
+
+def _run_worker(job: Job, work: Path, timeout: float, worker: WorkerProcess,
+                stall: float = STALL_SECONDS) -> Attempt:
+    notebook, note = choose_notebook(job.folder, job.assignment)
+    if notebook is None:
+        return Attempt("failed", note, None)
+    if notebook.stat().st_size > MAX_NOTEBOOK_BYTES:
+        return Attempt("failed", f"{notebook.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MiB",
+                       None, note=note)
+    problem = check_notebook(notebook.read_bytes())
+    if problem:
+        return Attempt("failed", problem, None, note=note)
+    notes = [note] if note else []
+    attempts = 0
+    while True:
+        attempts += 1
+        folder = _prepare_folder(job, work, notebook)
+        start = time.monotonic()
+        result = worker.grade(folder, job, timeout, stall)
+        seconds = time.monotonic() - start
+        if isinstance(result, dict) and result["fault"] == "grader":
+            failure = result["error"]
+        elif isinstance(result, Stalled):
+            failure = result.reason
+        else:
+            failure = ""
+        if failure and attempts == 1:
+            # Not the submission's doing: grade it again, on a fresh worker, with its own time.
+            worker.stop()
+            notes.append(f"retried once on a fresh worker: in the first attempt ({seconds:.0f} s),"
+                         f" {failure}")
+            continue
+        note = "; ".join(notes)
+        if failure:
+            return Attempt("failed", f"{failure} (and again when retried)", folder, seconds,
+                           note, attempts)
+        if isinstance(result, str):
+            return Attempt("failed", result, folder, seconds, note, attempts)
+        if result["autograde"] and result["feedback"]:
+            return Attempt("graded", "", folder, seconds, note, attempts)
+        if result["autograde"]:
+            return Attempt("graded", f"feedback failed: {result['error']}", folder, seconds,
+                           note, attempts)
+        return Attempt("failed", result["error"], folder, seconds, note, attempts)
 
 
 def merge_result(course: Path, job: Job, folder: Path) -> tuple[float, float, bool]:
@@ -500,9 +667,15 @@ def grade_all(
     workers: int = 0,
     timeout: float = 900.0,
     progress=print,
+    stall: float | None = None,
 ) -> list[Outcome]:
-    """Autograde ``jobs`` in parallel into the nbgrader course folder ``course``."""
+    """Autograde ``jobs`` in parallel into the nbgrader course folder ``course``.
+
+    ``timeout`` bounds one attempt at one submission; ``stall`` (default
+    ``LOSSLAB_STALL_SECONDS`` or :data:`STALL_SECONDS`) how long a worker may make no progress
+    before it is replaced and its submission retried once."""
     workers = workers or os.cpu_count() or 1
+    stall = stall if stall is not None else stall_seconds()
     course = course.resolve()
     # Fail closed before any student code runs (IsolationUnavailable says why and what to do).
     isolation.require()
@@ -523,14 +696,16 @@ def grade_all(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {}
             for job in jobs:
-                futures[pool.submit(_timed_worker, job, work, timeout, idle)] = job
+                futures[pool.submit(_timed_worker, job, work, timeout, idle, stall)] = job
             for done, future in enumerate(as_completed(futures), start=1):
                 job = futures[future]
                 try:
-                    status, message, folder, seconds = future.result()
+                    attempt = future.result()
                 except Exception as error:  # noqa: BLE001 - one submission never stops the run
-                    status, message, folder, seconds = "failed", repr(error), None, 0.0
-                outcome = Outcome(job, status, seconds, message, isolation=mode)
+                    attempt = Attempt("failed", f"the grader itself failed ({error!r})", None)
+                status, folder = attempt.status, attempt.folder
+                outcome = Outcome(job, status, attempt.seconds, attempt.message, isolation=mode,
+                                  note=attempt.note, attempts=attempt.attempts)
                 if status == "graded" and folder is not None:
                     try:
                         outcome.score, outcome.max_score, outcome.needs_manual_grade = (
@@ -547,14 +722,15 @@ def grade_all(
     return outcomes
 
 
-def _timed_worker(job: Job, work: Path, timeout: float, idle: queue.Queue):
-    start = time.monotonic()
+def _timed_worker(job: Job, work: Path, timeout: float, idle: queue.Queue,
+                  stall: float = STALL_SECONDS) -> Attempt:
+    """Grade ``job`` on an idle worker; the attempt's seconds are those of its last try (a
+    submission retried after the grader stalled is not charged for the stalled try)."""
     worker = idle.get()
     try:
-        status, message, folder = _run_worker(job, work, timeout, worker)
+        return _run_worker(job, work, timeout, worker, stall)
     finally:
         idle.put(worker)
-    return status, message, folder, time.monotonic() - start
 
 
 def _progress_line(done: int, total: int, outcome: Outcome, elapsed: float) -> str:
@@ -566,6 +742,8 @@ def _progress_line(done: int, total: int, outcome: Outcome, elapsed: float) -> s
             result += " (+ manual grading)"
     else:
         result = f"FAILED: {outcome.message}"
+    if outcome.note:
+        result += f"  [{outcome.note}]"
     return (f"[{done:>{width}}/{total}] {elapsed:6.1f}s  {job.assignment}/{job.student}: "
             f"{result}  ({outcome.seconds:.1f}s)")
 
@@ -574,10 +752,12 @@ def write_log(outcomes: list[Outcome], path: Path) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["assignment", "student_id", "status", "score", "max_score",
-                         "needs_manual_grade", "seconds", "isolation", "message"])
+                         "needs_manual_grade", "seconds", "isolation", "message", "attempts",
+                         "note"])
         for o in sorted(outcomes, key=lambda o: (o.job.assignment, o.job.student)):
             writer.writerow([o.job.assignment, o.job.student, o.status,
                              "" if o.score is None else o.score,
                              "" if o.max_score is None else o.max_score,
                              o.needs_manual_grade, f"{o.seconds:.2f}", o.isolation,
-                             re.sub(r"\s+", " ", o.message)[:1000]])
+                             re.sub(r"\s+", " ", o.message)[:1000], o.attempts,
+                             re.sub(r"\s+", " ", o.note)[:1000]])

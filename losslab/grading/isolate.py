@@ -25,12 +25,20 @@ import torch
 
 from . import isolation
 from .checks import CheckFailed, checks_for
+from .config import VALIDATE_TIMEOUT
 from .probes.tracing import readable
+from .worker import beat
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROBES_DIR = Path(__file__).resolve().parent / "probes"
 PROBE_COMMON = ("__init__.py", "probing.py", "tracing.py", "runner.py")
 MAX_RESULT_BYTES = 64 * 1024 * 1024
+# Beyond a step's own limit, how long this process may take to notice that it ended.
+STUDENT_SLACK_SECONDS = 30.0
+
+
+# A notebook cell may take as long here as Validate lets it (nbgrader's Execute.timeout).
+_CELL_SECONDS = float(os.environ.get("LOSSLAB_CELL_TIMEOUT", VALIDATE_TIMEOUT))
 
 
 @dataclass
@@ -38,9 +46,10 @@ class Limits:
     """Limits of one sandbox: memory, time per notebook cell and per check, and more."""
 
     memory_mb: int = int(os.environ.get("LOSSLAB_SANDBOX_MEMORY_MB", "3072"))
-    step_seconds: float = float(os.environ.get("LOSSLAB_SANDBOX_STEP_SECONDS", "20"))
-    # A notebook cell may take as long here as Validate lets it (nbgrader's Execute.timeout).
-    cell_seconds: float = float(os.environ.get("LOSSLAB_CELL_TIMEOUT", "60"))
+    # A graded test cell gets as long as Validate gives the same cell (it runs the same
+    # calls there); LOSSLAB_SANDBOX_STEP_SECONDS shortens it, for tests only.
+    step_seconds: float = float(os.environ.get("LOSSLAB_SANDBOX_STEP_SECONDS", _CELL_SECONDS))
+    cell_seconds: float = _CELL_SECONDS
     startup_seconds: float = 60.0
     cpu_seconds: int = 900
     file_mb: int = 256
@@ -155,6 +164,7 @@ def _run_sandbox(job_dir: Path, assignment: str, cells: list[dict], start: int,
     # The grader's own clock: each step may reset it once, steps only move forward, so
     # whatever the sandbox writes, it ends by startup + the sum of the steps' limits.
     deadline = time.monotonic() + limits.startup_seconds
+    beat("student", limits.startup_seconds + STUDENT_SLACK_SECONDS)
     try:
         while True:
             remaining = deadline - time.monotonic()
@@ -176,6 +186,7 @@ def _run_sandbox(job_dir: Path, assignment: str, cells: list[dict], start: int,
                         kind = cells[step]["kind"]
                         limit = limits.cell_seconds if kind == "code" else limits.step_seconds
                         deadline = time.monotonic() + limit
+                        beat("student", limit + STUDENT_SLACK_SECONDS)
                 elif "result" in message:
                     position = message["result"]
                     if (type(position) is int and position == last_step
@@ -199,13 +210,16 @@ def _run_sandbox(job_dir: Path, assignment: str, cells: list[dict], start: int,
             except subprocess.TimeoutExpired:
                 pass
             _kill(process)
+        beat("grader")
     return why, process.returncode, last_step, results, detail
 
 
 def _describe_stop(why: str, code: int | None, limits: Limits, kind: str, detail: str) -> str:
     if why == "timeout":
-        limit = limits.cell_seconds if kind == "code" else limits.step_seconds
-        return f"it did not finish within {limit:g} seconds"
+        if kind == "code":
+            return f"it did not finish within {limits.cell_seconds:g} seconds"
+        return (f"it ran out of time: it did not finish within {limits.step_seconds:g} seconds, "
+                "the time a test cell gets (as in Validate)")
     if why == "channel":
         return f"the sandbox stopped: {detail}"
     if code is not None and code < 0:

@@ -15,10 +15,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 
 import zmq
+import zmq.asyncio
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
@@ -30,10 +32,13 @@ from traitlets import Bool, Float, Integer, Unicode, default
 from . import isolation
 from .checks import ASSIGNMENTS
 from .isolate import Limits, judge_notebook
+from .worker import beat
 
 CHECK_CALL = re.compile(r"""hidden_check\(\s*["'](\w+)["']\s*,\s*["'](\w+)["']""")
 HIDDEN_REGION = re.compile(r"[^\n]*BEGIN HIDDEN TESTS.*?END HIDDEN TESTS[^\n]*\n?", re.DOTALL)
 VERDICT_ENAME = "TestFailed"
+# Beyond a step's own limit, how long the worker may take to notice it ended.
+STUDENT_SLACK_SECONDS = 30.0
 
 
 def is_test_cell(cell: NotebookNode) -> bool:
@@ -53,6 +58,15 @@ class LimitedKernelManager(AsyncKernelManager):
     The kernel talks to nbclient over ZeroMQ ``ipc`` sockets in a folder of its own, the only
     host folder it can write (there is no network inside); its stdout and stderr go to
     /dev/null, never to the grading worker's streams.
+
+    Every ZeroMQ socket of the kernel (the manager's control socket and the client's channels)
+    comes from one of two contexts this manager creates, whose sockets all have a linger of 0:
+    a message queued for a kernel that is gone (it exited, removed its socket files, or left a
+    detached child holding them) is dropped when its socket closes. Without that, the
+    context's ``term()`` waits for ever for the message, and it does so from whatever code
+    happens to trigger the garbage collection of a context left behind, in a later submission.
+    :meth:`release` closes both contexts, kills what is left of the kernel and removes its
+    folder; nothing is left to the garbage collector.
     """
 
     memory_mb = Integer(4096, help="Limit on the kernel's memory, in MiB.").tag(config=True)
@@ -66,17 +80,77 @@ class LimitedKernelManager(AsyncKernelManager):
         10, help="Seconds a message to the kernel may wait for a reader before it fails."
     ).tag(config=True)
 
+    def _socket_defaults(self, context: zmq.Context) -> zmq.Context:
+        """Options every socket made from ``context`` starts with."""
+        # Closing a socket drops what it could not deliver: term() never waits on a kernel.
+        context.setsockopt(zmq.LINGER, 0)
+        # A message larger than this closes the connection instead of filling our memory.
+        context.setsockopt(zmq.MAXMSGSIZE, self.max_message_mb * 1024 * 1024)
+        # A send to a kernel that cut or removed its sockets has no peer and would block
+        # for ever; after this long it raises zmq.Again instead.
+        context.setsockopt(zmq.SNDTIMEO, self.send_timeout_s * 1000)
+        return context
+
+    @default("context")
+    def _context_default(self) -> zmq.asyncio.Context:
+        self._created_context = True
+        return self._socket_defaults(zmq.asyncio.Context())
+
+    def client(self, **kwargs):
+        """A client whose channels use a context of this manager's (linger 0, closed by
+        :meth:`release`) instead of one it would leave to the garbage collector."""
+        if "context" not in kwargs:
+            context = self._socket_defaults(zmq.asyncio.Context())
+            self._client_contexts = [*getattr(self, "_client_contexts", []), context]
+            kwargs["context"] = context
+        client = super().client(**kwargs)
+        self._clients = [*getattr(self, "_clients", []), client]
+        return client
+
+    def release(self) -> None:
+        """Kill what is left of the kernel and close every socket, context and folder of it.
+
+        Safe to call more than once, and after nbclient's own cleanup."""
+        process = getattr(getattr(self, "provisioner", None), "process", None)
+        if process is not None and process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                process.kill()
+            except ProcessLookupError:
+                pass
+        if process is not None:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.log.warning("the kernel process %s did not end after SIGKILL", process.pid)
+        for client in getattr(self, "_clients", []):
+            # Joins the heartbeat thread before its socket is closed under it.
+            try:
+                client.stop_channels()
+            except Exception as error:  # noqa: BLE001 - the contexts below close them anyway
+                self.log.warning("stopping a kernel client's channels failed: %r", error)
+        self._clients = []
+        socket = getattr(self, "_control_socket", None)
+        if socket is not None and not socket.closed:
+            socket.close(linger=0)
+        self._control_socket = None
+        for context in [*getattr(self, "_client_contexts", []), self.context]:
+            if not context.closed:
+                context.destroy(linger=0)
+        self._client_contexts = []
+        sockets = getattr(self, "_sockets", None)
+        if sockets:
+            shutil.rmtree(sockets, ignore_errors=True)
+
     async def _async_pre_start_kernel(self, **kw):
         isolation.require()
         self._sockets = tempfile.mkdtemp(prefix="losslab-kernel-")
         self.transport = "ipc"
         self.ip = os.path.join(self._sockets, "k")
         self.connection_file = os.path.join(self._sockets, "kernel.json")
-        # A message larger than this closes the connection instead of filling our memory.
-        self.context.setsockopt(zmq.MAXMSGSIZE, self.max_message_mb * 1024 * 1024)
-        # A send to a kernel that cut or removed its sockets has no peer and would block
-        # for ever; after this long it raises zmq.Again instead.
-        self.context.setsockopt(zmq.SNDTIMEO, self.send_timeout_s * 1000)
         return await super()._async_pre_start_kernel(**kw)
 
     async def _async_request_shutdown(self, restart: bool = False) -> None:
@@ -130,6 +204,12 @@ class RobustExecute(Execute):
         kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
         super().__init__(*args, **kwargs)
         self._stopped: str | None = None
+        self._managers: list = []
+
+    def create_kernel_manager(self):
+        manager = super().create_kernel_manager()
+        self._managers.append(manager)
+        return manager
 
     max_output_bytes = Integer(
         256 * 1024, help="Output kept per cell; the rest is dropped with a note."
@@ -160,6 +240,8 @@ class RobustExecute(Execute):
         self._stopped = None
         self._output_bytes: dict[int, int] = {}
         self._truncated: set[int] = set()
+        # Starting the kernel: bounded by nbclient's startup timeout.
+        beat("student", self.startup_timeout + STUDENT_SLACK_SECONDS)
         try:
             return super().preprocess(nb, resources, km=km)
         except DeadKernelError:
@@ -168,6 +250,14 @@ class RobustExecute(Execute):
         except Exception as error:  # noqa: BLE001 - grading goes on whatever the notebook does
             self._note_stop(nb, f"Running the notebook stopped: {type(error).__name__}; "
                                 "later cells were not run.")
+        finally:
+            # Whatever nbclient managed to clean up, nothing of this kernel outlives it.
+            for manager in self._managers:
+                release = getattr(manager, "release", None)
+                if release is not None:
+                    release()
+            self._managers = []
+            beat("grader")
         return nb, resources
 
     def _note_stop(self, nb, text: str) -> None:
@@ -186,7 +276,12 @@ class RobustExecute(Execute):
         if self._stopped:
             cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=self._stopped)]
             return cell, resources
-        cell, resources = super().preprocess_cell(cell, resources, index)
+        # A cell's limit, then the interrupt's; past that the worker itself is stuck.
+        beat("student", 2 * (self.timeout or 0) + STUDENT_SLACK_SECONDS)
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        finally:
+            beat("grader")
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error" and output.get("ename") == "CellTimeoutError":
                 # A kernel that ignores the interrupt would make every later cell wait too.
