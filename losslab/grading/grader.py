@@ -340,7 +340,9 @@ class WorkerProcess:
     own that no student process inherits; its stdout and stderr go to /dev/null.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, command: list[str] | None = None) -> None:
+        # The worker's command line, before ``--serve FD``.
+        self.command = command or [sys.executable, "-m", "losslab.grading.worker"]
         self.process: subprocess.Popen | None = None
         self.reports: int | None = None
 
@@ -350,7 +352,7 @@ class WorkerProcess:
             read_fd, write_fd = os.pipe()
             try:
                 self.process = subprocess.Popen(
-                    [sys.executable, "-m", "losslab.grading.worker", "--serve", str(write_fd)],
+                    [*self.command, "--serve", str(write_fd)],
                     cwd=REPO_ROOT, env=_child_env(), stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
                     start_new_session=True, bufsize=1, pass_fds=(write_fd,),

@@ -1,0 +1,238 @@
+"""The deadlocks that stopped grading workers, made on purpose, and the worker moving on.
+
+A ZeroMQ context that reaches the garbage collector while one of its sockets is open, or after
+a socket was closed with a message still queued for a peer that is gone and no linger bound,
+blocks in ``term()`` for ever, inside whatever code allocated enough to start a collection.
+The grading kernel manager gives every socket a linger of 0 and closes its sockets and contexts
+itself (``release``); the worker destroys any context still open after a submission and
+collects its garbage before it reports; and a worker that stays silent anyway is replaced and
+its submission graded again, once, on a fresh worker.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from assignment_helpers import ROOT, cell_scores, grading_env, student_notebook, write_submission
+
+from losslab.grading.grader import Job, WorkerProcess, _run_worker, prepare_gradebook
+
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
+                                 reason="bubblewrap is needed to start a grading kernel")
+
+
+def _python(source: str, timeout: float) -> subprocess.CompletedProcess | None:
+    """Run ``source`` in a fresh Python; ``None`` when it did not end within ``timeout``."""
+    try:
+        return subprocess.run([sys.executable, "-W", "ignore", "-c", textwrap.dedent(source)],
+                              cwd=ROOT, env=grading_env(), capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+# A DEALER socket connected to an ipc path nobody serves, holding one message for it, left in
+# a reference cycle with its context; then a collection.
+HAZARD = '''
+import gc, os, tempfile, time, zmq
+{make_context}
+socket = context.socket(zmq.DEALER)
+socket.connect("ipc://" + os.path.join(tempfile.mkdtemp(), "gone"))
+socket.send(b"for a peer that is gone")
+{before_collection}
+cycle = [context, socket]
+cycle.append(cycle)
+del context, socket, cycle
+start = time.monotonic()
+gc.collect()
+print("COLLECTED", round(time.monotonic() - start, 1))
+'''
+
+STATES = {
+    "open socket": "",
+    "closed socket with a queued message": "socket.close()",
+}
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_the_deadlock_is_real_a_plain_context_blocks_the_collector(state):
+    run = _python(HAZARD.format(make_context="context = zmq.Context()",
+                                before_collection=STATES[state]), timeout=8)
+    assert run is None, "expected gc.collect() to block in Context.term(); it ended: " + (
+        run.stdout + run.stderr)
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_a_grading_kernel_managers_contexts_never_block_the_collector(state):
+    # The same states, on the contexts the grading kernel manager makes (its own and its
+    # clients'), after release(): what the worker does when a submission's notebook has run.
+    run = _python(HAZARD.format(
+        make_context="from losslab.grading.preprocessors import LimitedKernelManager\n"
+                     "manager = LimitedKernelManager()\n"
+                     "client = manager.client()\n"
+                     "context = client.context if 'queued' in " + repr(state) +
+                     " else manager.context",
+        before_collection=STATES[state] + "\nmanager.release()\ndel manager, client"),
+        timeout=60)
+    assert run is not None, "gc.collect() blocked on a grading kernel's context"
+    assert "COLLECTED" in run.stdout, run.stdout + run.stderr
+
+
+KERNEL_STATES = {
+    # The peer dies with a request queued for it.
+    "killed with a request queued": "os.killpg(manager.provisioner.process.pid, "
+                                    "signal.SIGKILL)\nclient.execute('1 + 1')",
+    # The kernel's detached child holds its sockets; the kernel itself is gone.
+    "detached child holds the sockets": (
+        "client.execute('import os, time\\nif os.fork() == 0:\\n    os.setsid()\\n    "
+        "time.sleep(600)\\nos._exit(0)')\ntime.sleep(3)\nclient.execute('1 + 1')"),
+    # The kernel wrote over its connection and socket files and still runs.
+    "socket files overwritten": (
+        "client.execute('import glob, os, sys\\nfolder = os.path.dirname(sys.argv[sys.argv."
+        "index(\"-f\") + 1])\\nfor path in glob.glob(folder + \"/*\"):\\n    os.remove(path)"
+        "\\n    open(path, \"w\").write(\"garbage\")')\ntime.sleep(3)\nclient.execute('1 + 1')"),
+}
+
+KERNEL_HAZARD = '''
+import asyncio, gc, os, signal, time, zmq
+from losslab.grading.preprocessors import LimitedKernelManager
+
+async def start():
+    manager = LimitedKernelManager(kernel_name="python3")
+    await manager.start_kernel()
+    client = manager.client()
+    client.start_channels()
+    await client.wait_for_ready(timeout=120)
+    return manager, client
+
+manager, client = asyncio.run(start())
+{state}
+manager.release()
+cycle = [manager, client]
+cycle.append(cycle)
+del manager, client, cycle
+start = time.monotonic()
+gc.collect()
+left = [o for o in gc.get_objects() if isinstance(o, zmq.Context) and not o.closed]
+print("COLLECTED", round(time.monotonic() - start, 1), "OPEN", len(left))
+'''
+
+
+@needs_bwrap
+@pytest.mark.parametrize("state", KERNEL_STATES)
+def test_a_real_grading_kernel_leaves_no_socket_or_context_behind(state):
+    run = _python(KERNEL_HAZARD.format(state=KERNEL_STATES[state]), timeout=240)
+    assert run is not None, f"{state}: the worker's collection blocked after release()"
+    assert "COLLECTED" in run.stdout and "OPEN 0" in run.stdout, run.stdout + run.stderr[-3000:]
+
+
+def _course(tmp_path: Path, assignment: str) -> tuple[Path, Path]:
+    course = tmp_path / "course"
+    prepare_gradebook(course, {assignment})
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy2(course / "gradebook.db", work / "gradebook.db")
+    return course, work
+
+
+# A worker that is stuck in Context.term() on its first life: a context with an open socket
+# and a queued message sits in a reference cycle when it starts, and the first collection
+# (any allocation) blocks in it for ever. Its replacement starts clean.
+POISONED_WORKER = '''
+import gc, os, sys, tempfile, zmq
+marker = sys.argv[1]
+if not os.path.exists(marker):
+    open(marker, "w").close()
+    context = zmq.Context()
+    socket = context.socket(zmq.DEALER)
+    socket.connect("ipc://" + os.path.join(tempfile.mkdtemp(), "gone"))
+    socket.send(b"queued")
+    cycle = [context, socket]
+    cycle.append(cycle)
+    del context, socket, cycle
+    gc.collect()
+from losslab.grading.worker import main
+sys.exit(main(sys.argv[2:]))
+'''
+
+
+@needs_bwrap
+def test_a_stuck_worker_is_replaced_and_the_submission_retried_without_charge(tmp_path,
+                                                                            monkeypatch):
+    for key, value in grading_env(LOSSLAB_GRADING_SEED="3").items():
+        monkeypatch.setenv(key, value)
+    course, work = _course(tmp_path, "choose_loss")
+    write_submission(tmp_path / "submitted", "alice", "choose_loss",
+                     student_notebook("choose_loss", answers={}))
+    job = Job("alice", "choose_loss", tmp_path / "submitted" / "alice" / "choose_loss")
+    worker = WorkerProcess([sys.executable, "-c", POISONED_WORKER, str(tmp_path / "marker")])
+    start = time.monotonic()
+    try:
+        attempt = _run_worker(job, work, timeout=600, worker=worker, stall=10)
+    finally:
+        worker.stop()
+    took = time.monotonic() - start
+    assert attempt.status == "graded", attempt
+    assert attempt.attempts == 2
+    assert "retried once on a fresh worker" in attempt.note
+    assert "made no progress for 10 seconds while none of the submission's code" in attempt.note
+    # The submission's own time is that of the attempt that graded it.
+    assert attempt.seconds <= took - 10
+    from losslab.grading.grader import merge_result
+
+    score, most, _ = merge_result(course, job, attempt.folder)
+    assert score == most > 0
+
+
+# Kernels that leave each deadlock state behind, then an honest classmate on the same worker.
+LEAVERS = {
+    "detached-children": "import os, time\nif os.fork() == 0:\n    os.setsid()\n"
+                         "    time.sleep(600)\n    os._exit(0)\nos._exit(0)",
+    "overwrites-its-sockets": "import glob, os, sys\n"
+                              "folder = os.path.dirname(sys.argv[sys.argv.index('-f') + 1])\n"
+                              "for path in glob.glob(folder + '/*'):\n    os.remove(path)\n"
+                              "    open(path, 'w').write('garbage')",
+    "garbage-into-its-sockets": "import os\nfor fd in range(3, 64):\n    try:\n"
+                                "        os.write(fd, b'\\xff' * 4096)\n"
+                                "    except OSError:\n        pass",
+}
+
+
+@needs_bwrap
+def test_one_worker_moves_on_after_kernels_that_leave_sockets_behind(tmp_path):
+    subs = tmp_path / "submitted"
+    order = []
+    for number, (name, source) in enumerate(LEAVERS.items()):
+        def edit(nb, source=source):
+            from nbformat.v4 import new_code_cell
+
+            nb.cells.append(new_code_cell(source))
+
+        write_submission(subs, f"{number}a-{name}", "choose_loss",
+                         student_notebook("choose_loss", answers={}, edit=edit))
+        write_submission(subs, f"{number}b-honest", "choose_loss",
+                         student_notebook("choose_loss", answers={}))
+        order += [f"{number}a-{name}", f"{number}b-honest"]
+    course = tmp_path / "course"
+    env = grading_env(LOSSLAB_GRADING_SEED="4", LOSSLAB_STALL_SECONDS="60")
+    run = subprocess.run([sys.executable, "-m", "losslab.grading", "grade", "--submissions",
+                          str(subs), "--out", str(course), "--jobs", "1"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    with (course / "grading_log.csv").open() as handle:
+        log = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert sorted(log) == sorted(order)
+    scores = cell_scores(course)
+    for student in order:
+        # One worker graded them all in turn, none stalled, each got what it deserves.
+        assert log[student]["status"] == "graded" and log[student]["attempts"] == "1", \
+            log[student]
+        cells = scores[("choose_loss", student)]
+        assert all(score == most for score, most, _ in cells.values()), (student, cells)
