@@ -397,8 +397,10 @@ class WorkerProcess:
             now = time.monotonic()
             if now - last > allowed:
                 self.stop()
-                where = ("while none of the submission's code was running" if phase == "grader"
-                         else "after the submission's code had used up its own time limit")
+                where = {"grader": "while none of the submission's code was running",
+                         "start": "while it started",
+                         "student": "after the submission's code had used up its own time "
+                                    "limit"}[phase]
                 return Stalled(f"the grading worker made no progress for {now - last:.0f} "
                                f"seconds {where}")
             remaining = deadline - now
@@ -425,7 +427,7 @@ class WorkerProcess:
                 if progress is not None:
                     phase, seconds = progress
                     last = time.monotonic()
-                    allowed = stall + (min(seconds, timeout) if phase == "student" else 0.0)
+                    allowed = stall + (min(seconds, timeout) if phase != "grader" else 0.0)
                     continue
                 report = _parse_report(line)
                 if report is None:
@@ -442,7 +444,7 @@ class Stalled:
 
 
 def _parse_beat(line: str) -> tuple[str, float] | None:
-    """``LOSSLAB-BEAT {"phase": "student"|"grader", "seconds": number}``, strictly."""
+    """``LOSSLAB-BEAT {"phase": "student"|"start"|"grader", "seconds": number}``, strictly."""
     if not line.startswith("LOSSLAB-BEAT "):
         return None
     try:
@@ -450,7 +452,7 @@ def _parse_beat(line: str) -> tuple[str, float] | None:
     except ValueError:
         return None
     if (not isinstance(beat, dict) or set(beat) != {"phase", "seconds"}
-            or beat["phase"] not in ("student", "grader")
+            or beat["phase"] not in ("student", "start", "grader")
             or type(beat["seconds"]) not in (int, float) or not 0 <= beat["seconds"] < 1e6):
         return None
     return beat["phase"], float(beat["seconds"])

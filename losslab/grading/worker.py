@@ -14,9 +14,9 @@ kernel could reach) go to /dev/null. Student code never runs in this process: ke
 sandboxes are started inside bubblewrap without this pipe.
 
 On the same pipe the worker says when it makes progress (:func:`beat`): ``"student"`` while a
-kernel or sandbox runs the submission's code, for at most the seconds it names, and
-``"grader"`` while its own code runs. The grader replaces a worker that stays silent past that
-bound (see :class:`losslab.grading.grader.WorkerProcess`).
+kernel or sandbox runs the submission's code, for at most the seconds it names, ``"start"``
+while it imports its libraries, and ``"grader"`` while its own code runs. The grader replaces
+a worker that stays silent past that bound (see :class:`losslab.grading.grader.WorkerProcess`).
 
 Nothing of one submission outlives it here: every kernel's ZeroMQ sockets and contexts are
 closed with zero linger when its notebook has run (:meth:`.preprocessors.LimitedKernelManager.
@@ -36,12 +36,15 @@ import sys
 from pathlib import Path
 
 _BEAT_FD: int | None = None
+# What a fresh worker may take to import nbgrader, torch and the checks before its first job.
+IMPORT_SECONDS = 300.0
 
 
 def beat(phase: str, seconds: float = 0.0) -> None:
     """Tell the grader this worker made progress: ``phase`` is ``"student"`` while student code
-    runs for at most ``seconds``, ``"grader"`` while the worker's own code runs. A no-op outside
-    ``--serve`` (plain ``nbgrader autograde``, tests)."""
+    runs for at most ``seconds``, ``"start"`` while a fresh worker imports its libraries for at
+    most ``seconds``, ``"grader"`` while the worker's own code runs. A no-op outside ``--serve``
+    (plain ``nbgrader autograde``, tests)."""
     if _BEAT_FD is None:
         return
     line = "LOSSLAB-BEAT " + json.dumps({"phase": phase, "seconds": round(float(seconds), 1)})
@@ -150,6 +153,13 @@ def serve(fd: int) -> int:
     os.dup2(devnull, 2)
     os.close(devnull)
     _BEAT_FD = fd
+    # Alive; the imports below take a while on a busy machine.
+    beat("start", IMPORT_SECONDS)
+    from nbgrader.apps import NbGraderAPI  # noqa: F401 - imported once, before any job
+
+    from .config import configure  # noqa: F401
+    from .preprocessors import RobustExecute  # noqa: F401
+    beat("grader")
     for line in sys.stdin:
         if not line.strip():
             continue
