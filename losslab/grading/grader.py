@@ -375,11 +375,11 @@ class WorkerProcess:
             self.reports = None
 
     def grade(self, course: Path, job: Job, timeout: float,
-              stall: float = STALL_SECONDS) -> dict | Stalled | str:
-        """The worker's result dict; :class:`Stalled` when the worker made no progress for
-        ``stall`` seconds beyond what the running step may take; else a string saying why
-        there is no result (charged to the submission: its own time ran out, or its worker
-        was killed)."""
+              stall: float = STALL_SECONDS) -> dict | GraderFault | str:
+        """The worker's result dict; a :class:`GraderFault` when the worker made no progress for
+        ``stall`` seconds beyond what the running step may take, died, or sent what it never
+        sends (student code never runs in it, so none of this is the submission's doing);
+        else the string saying the submission used up its own time."""
         process = self._start()
         request = {"course": str(course), "assignment": job.assignment, "student": job.student}
         try:
@@ -387,7 +387,7 @@ class WorkerProcess:
             process.stdin.flush()
         except OSError:
             self.stop()
-            return Stalled("the grading worker could not be started")
+            return GraderFault("the grading worker could not be started")
         now = time.monotonic()
         deadline = now + timeout
         # Progress: the worker's last beat, what it said was running, and for how long.
@@ -401,7 +401,7 @@ class WorkerProcess:
                          "start": "while it started",
                          "student": "after the submission's code had used up its own time "
                                     "limit"}[phase]
-                return Stalled(f"the grading worker made no progress for {now - last:.0f} "
+                return GraderFault(f"the grading worker made no progress for {now - last:.0f} "
                                f"seconds {where}")
             remaining = deadline - now
             if remaining <= 0:
@@ -415,11 +415,11 @@ class WorkerProcess:
             if not chunk:
                 code = process.wait()
                 self.stop()
-                return f"the grading worker stopped (exit code {code})"
+                return GraderFault(f"the grading worker stopped (exit code {code})")
             received += chunk
             if len(received) > MAX_REPORT_BYTES:
                 self.stop()
-                return "the grading worker sent an oversized report"
+                return GraderFault("the grading worker sent an oversized report")
             while b"\n" in received:
                 raw, received = received.split(b"\n", 1)
                 line = raw.decode("utf-8", "replace")
@@ -432,12 +432,12 @@ class WorkerProcess:
                 report = _parse_report(line)
                 if report is None:
                     self.stop()
-                    return "the grading worker sent a malformed report"
+                    return GraderFault("the grading worker sent a malformed report")
                 return report
 
 
 @dataclass(frozen=True)
-class Stalled:
+class GraderFault:
     """No result, through no fault of the submission: the grader itself got stuck or failed."""
 
     reason: str
@@ -579,7 +579,7 @@ def _run_worker(job: Job, work: Path, timeout: float, worker: WorkerProcess,
         seconds = time.monotonic() - start
         if isinstance(result, dict) and result["fault"] == "grader":
             failure = result["error"]
-        elif isinstance(result, Stalled):
+        elif isinstance(result, GraderFault):
             failure = result.reason
         else:
             failure = ""
@@ -591,8 +591,9 @@ def _run_worker(job: Job, work: Path, timeout: float, worker: WorkerProcess,
             continue
         note = "; ".join(notes)
         if failure:
-            return Attempt("failed", f"{failure} (and again when retried)", folder, seconds,
-                           note, attempts)
+            return Attempt("failed", f"the grader itself failed, and again when the submission "
+                                     f"was retried on a fresh worker: {failure}", folder,
+                           seconds, note, attempts)
         if isinstance(result, str):
             return Attempt("failed", result, folder, seconds, note, attempts)
         if result["autograde"] and result["feedback"]:

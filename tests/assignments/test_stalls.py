@@ -236,3 +236,40 @@ def test_one_worker_moves_on_after_kernels_that_leave_sockets_behind(tmp_path):
             log[student]
         cells = scores[("choose_loss", student)]
         assert all(score == most for score, most, _ in cells.values()), (student, cells)
+
+
+# A stand-in worker whose first life reports a fault of the grader's own (a locked gradebook)
+# and whose second life dies: what the log says when the grader fails twice.
+FAILING_WORKER = '''
+import json, os, sys
+marker, fd = sys.argv[1], int(sys.argv[3])
+first = not os.path.exists(marker)
+open(marker, "a").close()
+sys.stdin.readline()
+if first:
+    report = {"autograde": False, "feedback": False, "fault": "grader",
+              "error": "the grader itself failed while autograding "
+                       "(sqlite3.OperationalError: database is locked)"}
+    os.write(fd, ("LOSSLAB-RESULT " + json.dumps(report) + "\\n").encode())
+    sys.stdin.readline()
+os._exit(9)
+'''
+
+
+def test_a_grader_fault_is_retried_once_and_then_named(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "gradebook.db").write_bytes(b"")
+    write_submission(tmp_path / "submitted", "bob", "choose_loss",
+                     student_notebook("choose_loss", answers={}))
+    job = Job("bob", "choose_loss", tmp_path / "submitted" / "bob" / "choose_loss")
+    worker = WorkerProcess([sys.executable, "-c", FAILING_WORKER, str(tmp_path / "marker")])
+    try:
+        attempt = _run_worker(job, work, timeout=120, worker=worker, stall=60)
+    finally:
+        worker.stop()
+    assert attempt.status == "failed" and attempt.attempts == 2, attempt
+    assert attempt.message.startswith("the grader itself failed, and again when the submission "
+                                      "was retried on a fresh worker: the grading worker "
+                                      "stopped (exit code 9)"), attempt.message
+    assert "database is locked" in attempt.note and "retried once" in attempt.note
