@@ -85,6 +85,18 @@ def test_a_grading_kernel_managers_contexts_never_block_the_collector(state):
     assert "COLLECTED" in run.stdout, run.stdout + run.stderr
 
 
+def test_the_worker_destroys_a_context_left_open_before_it_collects():
+    # What the worker does after every submission, on a context nobody closed (the sweep
+    # cannot help a socket already closed with linger -1: that is why every grading socket is
+    # made with linger 0).
+    run = _python(HAZARD.format(
+        make_context="context = zmq.Context()",
+        before_collection="from losslab.grading.worker import close_leftover_contexts\n"
+                          "print('DESTROYED', close_leftover_contexts())"), timeout=60)
+    assert run is not None, "gc.collect() blocked after the sweep"
+    assert "DESTROYED 1" in run.stdout and "COLLECTED" in run.stdout, run.stdout + run.stderr
+
+
 KERNEL_STATES = {
     # The peer dies with a request queued for it.
     "killed with a request queued": "os.killpg(manager.provisioner.process.pid, "
