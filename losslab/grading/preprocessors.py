@@ -60,13 +60,14 @@ class LimitedKernelManager(AsyncKernelManager):
     /dev/null, never to the grading worker's streams.
 
     Every ZeroMQ socket of the kernel (the manager's control socket and the client's channels)
-    comes from one of two contexts this manager creates, whose sockets all have a linger of 0:
-    a message queued for a kernel that is gone (it exited, removed its socket files, or left a
-    detached child holding them) is dropped when its socket closes. Without that, the
-    context's ``term()`` waits for ever for the message, and it does so from whatever code
-    happens to trigger the garbage collection of a context left behind, in a later submission.
-    :meth:`release` closes both contexts, kills what is left of the kernel and removes its
-    folder; nothing is left to the garbage collector.
+    comes from one of two contexts this manager creates, whose sockets start with a linger of 0
+    (jupyter_client then bounds its own to at most 1 s): a message queued for a kernel that is
+    gone (it exited, removed its socket files, or left a detached child holding them) never
+    keeps ``term()`` waiting. :meth:`release` stops the client's channels, closes every socket
+    with zero linger, destroys both contexts, kills what is left of the kernel and removes its
+    folder: nothing is left to the garbage collector, which would otherwise finalize a context
+    while its sockets are still open and block in ``term()`` for ever, inside whatever code of
+    a later submission happened to allocate.
     """
 
     memory_mb = Integer(4096, help="Limit on the kernel's memory, in MiB.").tag(config=True)
