@@ -345,6 +345,8 @@ class WorkerProcess:
         self.command = command or [sys.executable, "-m", "losslab.grading.worker"]
         self.process: subprocess.Popen | None = None
         self.reports: int | None = None
+        # When the current job was handed over: the submission's own time starts there.
+        self.sent_at = time.monotonic()
 
     def _start(self) -> subprocess.Popen:
         if self.process is None or self.process.poll() is not None:
@@ -379,15 +381,32 @@ class WorkerProcess:
         """The worker's result dict; a :class:`GraderFault` when the worker made no progress for
         ``stall`` seconds beyond what the running step may take, died, or sent what it never
         sends (student code never runs in it, so none of this is the submission's doing);
-        else the string saying the submission used up its own time."""
+        else the string saying the submission used up its own time.
+
+        A fresh worker is first waited for until it has imported its libraries; the
+        submission's own time (:attr:`sent_at`) starts when it is handed the job."""
+        fresh = self.process is None or self.process.poll() is not None
         process = self._start()
+        self.sent_at = time.monotonic()
+        if fresh:
+            started = self._await(timeout, stall, until_ready=True)
+            if started is not None:
+                return started
         request = {"course": str(course), "assignment": job.assignment, "student": job.student}
+        self.sent_at = time.monotonic()
         try:
             process.stdin.write(json.dumps(request) + "\n")
             process.stdin.flush()
         except OSError:
             self.stop()
             return GraderFault("the grading worker could not be started")
+        return self._await(timeout, stall)
+
+    def _await(self, timeout: float, stall: float,
+               until_ready: bool = False) -> dict | GraderFault | str | None:
+        """Read the worker's pipe until its report (or, ``until_ready``, until it is ready for
+        a job: ``None``), watching its progress."""
+        process = self.process
         now = time.monotonic()
         deadline = now + timeout
         # Progress: the worker's last beat, what it said was running, and for how long.
@@ -402,10 +421,13 @@ class WorkerProcess:
                          "student": "after the submission's code had used up its own time "
                                     "limit"}[phase]
                 return GraderFault(f"the grading worker made no progress for {now - last:.0f} "
-                               f"seconds {where}")
+                                   f"seconds {where}")
             remaining = deadline - now
             if remaining <= 0:
                 self.stop()
+                if until_ready:
+                    return GraderFault(f"the grading worker did not start within {timeout:g} "
+                                       "seconds")
                 return f"grading did not finish within {timeout:g} seconds"
             wait = min(remaining, last + allowed - now, 5.0)
             ready, _, _ = select.select([self.reports], [], [], max(wait, 0.0))
@@ -428,8 +450,10 @@ class WorkerProcess:
                     phase, seconds = progress
                     last = time.monotonic()
                     allowed = stall + (min(seconds, timeout) if phase != "grader" else 0.0)
+                    if until_ready and phase == "grader":
+                        return None
                     continue
-                report = _parse_report(line)
+                report = None if until_ready else _parse_report(line)
                 if report is None:
                     self.stop()
                     return GraderFault("the grading worker sent a malformed report")
@@ -574,9 +598,8 @@ def _run_worker(job: Job, work: Path, timeout: float, worker: WorkerProcess,
     while True:
         attempts += 1
         folder = _prepare_folder(job, work, notebook)
-        start = time.monotonic()
         result = worker.grade(folder, job, timeout, stall)
-        seconds = time.monotonic() - start
+        seconds = time.monotonic() - worker.sent_at
         if isinstance(result, dict) and result["fault"] == "grader":
             failure = result["error"]
         elif isinstance(result, GraderFault):

@@ -257,6 +257,7 @@ import json, os, sys
 marker, fd = sys.argv[1], int(sys.argv[3])
 first = not os.path.exists(marker)
 open(marker, "a").close()
+os.write(fd, b'LOSSLAB-BEAT {"phase": "grader", "seconds": 0}\\n')
 sys.stdin.readline()
 if first:
     report = {"autograde": False, "feedback": False, "fault": "grader",
