@@ -35,6 +35,8 @@ from assignment_helpers import (
     student_notebook,
     write_submission,
 )
+from feedback_attacks import hostile_feedback_notebook
+from inert_html import active_content, element_count
 
 TEST_USER = "losslab-redteam"
 MARKER = "rt-daemon-marker"
@@ -368,6 +370,8 @@ def _build(base: Path, port: int, honest: bool = True) -> dict[str, tuple[str, d
     add("rt-killer", "stable_bce", _with_extra_cell("stable_bce", KILLER), True)
     add("rt-daemons", "focal_loss", _with_extra_cell("focal_loss", DAEMONS), True)
     add("rt-hogs", "stable_bce", _with_extra_cell("stable_bce", HOGS), True)
+    # Script, handlers, forms, refresh and trackers in a markdown cell, outputs and metadata.
+    add("rt-feedback-markup", "focal_loss", hostile_feedback_notebook("focal_loss"), True)
     if not honest:
         return expected
     # Honest but unusual.
@@ -526,6 +530,22 @@ def test_student_html_and_scripts_are_sanitized(red_batch):
     assert not re.search(r"<img[^>]*rtOnerror", text)
     assert "rt-js-canary" not in text
     assert "rt-printed-canary" in text and "<script>window.rtPrinted" not in text
+
+
+def test_every_feedback_file_is_inert(red_batch):
+    """Parsed, not searched: no script, handler, javascript: URL, form, meta refresh or
+    request to another host in any feedback page, and each page still shows its score."""
+    files = sorted((red_batch["course"] / "feedback").rglob("*"))
+    pages = [path for path in files if path.is_file()]
+    assert len(pages) == len(red_batch["expected"]), pages
+    for path in pages:
+        assert path.suffix == ".html", path
+        page = path.read_text()
+        assert element_count(page) > 20, path
+        assert active_content(page) == [], (red_batch["mode"], path, active_content(page)[:10])
+        assert "(Score: " in page
+    markup = _feedback(red_batch, "rt-feedback-markup")
+    assert "rt-md-bold" in markup and "rt-outputs-done" in markup
 
 
 def test_nothing_outlives_the_run_and_the_limits_hold(red_batch):
