@@ -214,7 +214,7 @@ def command(
     # the unprivileged uid); it gives them all up before it runs anything else.
     keep = ["--cap-drop", "ALL", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
     if ids is None:
-        args = [bwrap_path(), "--unshare-user", "--disable-userns", "--uid", str(SANDBOX_UID),
+        args = [bwrap_path(), "--unshare-user", *_disable_userns(), "--uid", str(SANDBOX_UID),
                 "--gid", str(SANDBOX_UID), *keep]
     else:
         args = [bwrap_path(), *keep, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
@@ -397,6 +397,18 @@ def preexec(limits: Limits):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     return apply
+
+
+@functools.cache
+def _disable_userns() -> list[str]:
+    """bubblewrap's own ban on nested user namespaces (0.8.0 and later), on top of the seccomp
+    filter that refuses them with any version."""
+    try:
+        usage = subprocess.run([bwrap_path(), "--help"], capture_output=True, text=True,
+                               timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return ["--disable-userns"] if "--disable-userns" in usage else []
 
 
 @functools.cache
