@@ -242,6 +242,9 @@ def command(
         if option == "--bind" and ids is not None:
             os.chown(source, *ids)
         args += [option, source, target]
+    # The root tmpfs holds only mount points; as an ordinary user the sandbox's uid owns it, so
+    # it is made read-only (it has no size or file bound).
+    args += ["--remount-ro", "/"]
     inside = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
         "HOME": WORK, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "PYTHONPATH": python_path(),

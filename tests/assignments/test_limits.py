@@ -134,18 +134,24 @@ print("MOUNT", libc.mount(b"none", b"/sandbox", b"tmpfs", 0, b"size=8g"),
       os.strerror(ctypes.get_errno()))
 size = os.statvfs("/sandbox")
 print("SANDBOX-MIB", size.f_blocks * size.f_frsize >> 20)
+try:
+    os.mkdir("/rt-root-folder")
+    print("ROOTFS writable")
+except OSError as error:
+    print("ROOTFS", error.errno)
 '''
 
 
-def test_no_user_namespace_and_no_mount_inside_the_sandbox():
+def test_no_user_namespace_no_mount_and_a_read_only_root_inside_the_sandbox():
     process = _sandboxed(NAMESPACE_ESCAPE, isolation.Limits())
     out, err = _finish(process)
     report = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
-    assert set(report) == {"UNSHARE", "USERNS", "MOUNT", "SANDBOX-MIB"}, out + err
+    assert set(report) == {"UNSHARE", "USERNS", "MOUNT", "SANDBOX-MIB", "ROOTFS"}, out + err
     assert report["UNSHARE"][0] != "0" and "MOUNTED" not in out, report["UNSHARE"]
     assert report["USERNS"][0] == "-1", report["USERNS"]
     assert report["MOUNT"][0] == "-1", report["MOUNT"]
     assert int(report["SANDBOX-MIB"][0]) <= 256
+    assert report["ROOTFS"] == ["30"], report["ROOTFS"]  # EROFS: the root tmpfs is read-only
 
 
 FILE_FLOOD = r'''
@@ -319,3 +325,24 @@ def test_a_forged_frame_of_shared_references_does_not_stall_the_judge():
     assert passed == "False"
     assert float(seconds) < 120, verdict
     assert "no well-formed result" in run.stdout
+
+
+def test_without_libseccomp_grading_stops_before_any_student_code(tmp_path):
+    """Fail closed: no seccomp filter, no grading (exit code 3, saying why)."""
+    from assignment_helpers import grading_env, student_notebook, write_submission
+
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "pyseccomp.py").write_text(
+        'raise OSError("libseccomp.so.2: cannot open shared object file")\n')
+    subs = tmp_path / "subs"
+    write_submission(subs, "alice", "stable_bce", student_notebook("stable_bce", answers={}))
+    env = grading_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(fake), str(ROOT)])
+    run = subprocess.run([sys.executable, "-m", "losslab.grading", "grade", "--submissions",
+                          str(subs), "--out", str(tmp_path / "c")], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 3, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "seccomp filter could not be built" in run.stderr
+    assert "libseccomp" in run.stderr
+    assert not (tmp_path / "c" / "gradebook.db").exists()

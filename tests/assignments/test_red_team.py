@@ -202,6 +202,11 @@ except OSError:
     print("SOCKET-FOLDER-" + "LIMITED", written >> 20)
 for path in glob.glob("/run/kernel/fill*"):
     os.remove(path)
+try:
+    open("/rt-root-file", "w").close()
+    print("ROOT-FS-" + "WRITABLE")
+except OSError:
+    print("ROOT-FS-" + "READ-ONLY")
 '''
 
 # Honest answers in unusual forms: every one deserves full marks.
@@ -588,6 +593,7 @@ def test_no_namespace_memfd_inode_flood_or_socket_folder_fill(red_batch):
     assert "USERNS-REFUSED" in limits and "USERNS-ALLOWED" not in limits
     assert "FILES-LIMITED" in limits and "FILES-UNLIMITED" not in limits
     assert "SOCKET-FOLDER-LIMITED" in limits
+    assert "ROOT-FS-READ-ONLY" in limits and "ROOT-FS-WRITABLE" not in limits
     written = int(limits.split("SOCKET-FOLDER-LIMITED")[1].split()[0])
     assert written <= 256, written
 
