@@ -197,7 +197,9 @@ def command(
 ) -> Launch:
     """The bwrap command line that runs ``argv`` isolated (see the module docstring).
 
-    As an ordinary user, bwrap makes a user namespace in which the code runs as uid 65534.
+    As an ordinary user, bwrap makes a user namespace (uid 0 there is us) that owns the
+    sandbox's mounts; the first program bounds them and then moves into a nested user
+    namespace of its own, as uid 65534 with no capabilities.
     As root, bwrap sets the namespaces up with root's rights (so it can bind a pyenv Python
     under /root) and the code then runs as a fresh unprivileged host uid (:func:`host_ids`):
     no capabilities, no_new_privs, an empty bounding set, and per-user limits that the kernel
@@ -214,8 +216,11 @@ def command(
     # the unprivileged uid); it gives them all up before it runs anything else.
     keep = ["--cap-drop", "ALL", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
     if ids is None:
-        args = [bwrap_path(), "--unshare-user", *_disable_userns(), "--uid", str(SANDBOX_UID),
-                "--gid", str(SANDBOX_UID), *keep]
+        # uid 0 of a new user namespace (the one that owns the sandbox's mounts, so the first
+        # program can bound them); it then moves to uid 65534 in a namespace of its own.
+        # (CAP_SETFCAP: the kernel lets a namespace map its parent's uid 0 only then.)
+        args = [bwrap_path(), "--unshare-user", "--uid", "0", "--gid", "0", *keep,
+                "--cap-add", "CAP_SETFCAP"]
     else:
         args = [bwrap_path(), *keep, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     args += [
@@ -261,7 +266,7 @@ def command(
     # The first program inside bounds the files of every tmpfs, drops to the unprivileged uid
     # (as root), sets RLIMIT_NPROC there (so it counts only the sandbox's own processes),
     # gives up every capability and installs the seccomp filter.
-    uid = ids[0] if ids else -1
+    uid = ids[0] if ids else -SANDBOX_UID
     mounts = ",".join(["/tmp", "/dev/shm", WORK, *scratch])
     args += ["--chdir", chdir, "--", sys.executable, "-I", "-S", "-c", _TRAMPOLINE,
              str(limits.processes), str(uid), str(limits.tmp_files), mounts, program.hex(),
@@ -284,6 +289,16 @@ _TRAMPOLINE = (
     "    # MS_REMOUNT | MS_NOSUID | MS_NODEV: same tmpfs, at most `files` inodes.\n"
     "    if libc.mount(None, path.encode(), None, 32 | 2 | 4, f'nr_inodes={files}'.encode()):\n"
     "        fail('bounding the files of ' + path)\n"
+    "if int(uid) < 0:\n"
+    "    # As an ordinary user: uid -uid in a user namespace of its own, mapped to ours.\n"
+    "    if libc.unshare(0x10000000):\n"
+    "        fail('a user namespace for the sandbox uid')\n"
+    "    for name, text in (('setgroups', 'deny'), ('uid_map', f'{-int(uid)} 0 1'),\n"
+    "                       ('gid_map', f'{-int(uid)} 0 1')):\n"
+    "        with open(f'/proc/self/{name}', 'w') as handle:\n"
+    "            handle.write(text)\n"
+    "    if os.getuid() != -int(uid) or os.geteuid() != -int(uid):\n"
+    "        fail('moving to the sandbox uid')\n"
     "for cap in range(64):\n"
     "    libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP\n"
     "if libc.prctl(47, 4, 0, 0, 0):  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL\n"
@@ -400,18 +415,6 @@ def preexec(limits: Limits):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     return apply
-
-
-@functools.cache
-def _disable_userns() -> list[str]:
-    """bubblewrap's own ban on nested user namespaces (0.8.0 and later), on top of the seccomp
-    filter that refuses them with any version."""
-    try:
-        usage = subprocess.run([bwrap_path(), "--help"], capture_output=True, text=True,
-                               timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return ["--disable-userns"] if "--disable-userns" in usage else []
 
 
 @functools.cache
