@@ -21,6 +21,7 @@ def configure(c) -> None:
         SaveAutoGrades,
     )
 
+    from .feedback import InertFeedbackExporter
     from .preprocessors import (
         IsolatedChecks,
         RestoreMissingCells,
@@ -62,9 +63,12 @@ def configure(c) -> None:
     ]
     # Student output reaches the feedback HTML only through nbconvert's sanitizer: no
     # scripts, no JavaScript outputs, no event handlers (the instructor opens these too).
+    # Then the whole rendered page, markdown cells included, is cleaned by an allow-list
+    # before it is written (losslab.grading.feedback).
     c.SanitizeHTML.safe_output_keys = ["metadata", "text/plain", "image/png", "image/jpeg",
                                        "text/html", "text/markdown"]
     c.SanitizeHTML.sanitized_output_types = ["text/html", "text/markdown"]
     c.HTMLExporter.sanitize_html = True
     c.GenerateFeedback.preprocessors = [SanitizeFeedback, SanitizeHTML, GetGrades,
                                         CSSHTMLHeaderPreprocessor]
+    c.GenerateFeedback.exporter_class = InertFeedbackExporter

@@ -327,23 +327,58 @@ def _first_line(item: dict) -> str:
 
 
 _LEAVES = (str, bool, int, float, type(None))
+# Bounds on one check's record as a whole: what the probe sends is far below them.
+MAX_RECORD_NODES = 100_000
+MAX_RECORD_ELEMENTS = 16_000_000
+MAX_VALIDATION_SECONDS = 5.0
 
 
-def well_formed(value, depth: int = 0) -> bool:
+def well_formed(value, *, clock=time.monotonic, seconds: float = MAX_VALIDATION_SECONDS) -> bool:
     """Records are plain data: dicts with str keys, lists, str/int/float/bool/None and plain
-    tensors of bounded size, nested at most 8 deep. Anything else fails that check only."""
-    if depth > 8:
-        return False
-    if type(value) in _LEAVES:
-        return not isinstance(value, str) or len(value) <= 10_000
-    if type(value) is torch.Tensor:
-        return value.numel() <= 4_000_000 and value.layout == torch.strided
-    if type(value) is list:
-        return len(value) <= 1000 and all(well_formed(item, depth + 1) for item in value)
-    if type(value) is dict:
-        return len(value) <= 1000 and all(
-            type(key) is str and well_formed(item, depth + 1) for key, item in value.items())
-    return False
+    tensors of bounded size, nested at most 8 deep. Anything else fails that check only.
+
+    The walk is linear in the record's size: every dict and list is visited once, one seen
+    twice (a shared reference or a cycle, which the probe never sends) makes the record
+    malformed, the whole record holds at most ``MAX_RECORD_NODES`` values and
+    ``MAX_RECORD_ELEMENTS`` tensor elements, and the walk stops (malformed) after ``seconds``
+    on the grader's own clock.
+    """
+    deadline = clock() + seconds
+    seen: set[int] = set()
+    stack = [(value, 0)]
+    nodes = elements = 0
+    while stack:
+        item, depth = stack.pop()
+        nodes += 1
+        if depth > 8 or nodes > MAX_RECORD_NODES:
+            return False
+        if nodes % 1024 == 0 and clock() > deadline:
+            return False
+        kind = type(item)
+        if kind in _LEAVES:
+            if kind is str and len(item) > 10_000:
+                return False
+            continue
+        if kind is torch.Tensor:
+            if item.layout != torch.strided or item.numel() > 4_000_000:
+                return False
+            elements += item.numel()
+            if elements > MAX_RECORD_ELEMENTS:
+                return False
+            continue
+        if kind is not list and kind is not dict:
+            return False
+        if id(item) in seen or len(item) > 1000:
+            return False
+        seen.add(id(item))
+        if kind is list:
+            stack.extend((child, depth + 1) for child in item)
+        else:
+            for key, child in item.items():
+                if type(key) is not str or len(key) > 10_000:
+                    return False
+                stack.append((child, depth + 1))
+    return True
 
 
 def _judge_one(check, inputs: dict, outputs, device: str) -> list[str]:

@@ -5,9 +5,14 @@ it in ``bwrap`` with new user, PID, IPC, UTS and network namespaces (only ``lo``
 capabilities dropped, ``--die-with-parent`` and ``--new-session``. Inside, the code runs as uid
 65534 and sees a fresh tmpfs root holding only read-only binds of what Python needs (the system
 libraries under ``/usr``, the interpreter, the library folders on ``sys.path``), whatever the
-caller binds on top (the probe modules of one assignment, the job's inputs), and bounded tmpfs
-folders for ``/tmp``, ``/dev/shm`` and the work folder. The course's sources (``solutions/``,
-the grader, the references), the gradebook and other submissions are not there.
+caller binds on top (the probe modules of one assignment, the job's inputs), and tmpfs folders
+bounded in bytes and in files (``nr_inodes``) for ``/tmp``, ``/dev/shm``, the work folder and
+any scratch folder the caller asks for (a kernel's sockets). The course's sources
+(``solutions/``, the grader, the references), the gradebook and other submissions are not there.
+
+A seccomp filter (:func:`seccomp_program`) then refuses what no limit would count: new user
+namespaces (and so mounts), ``memfd_create``, System V shared memory and shared anonymous
+mappings (memory outside RLIMIT_DATA, or inside RLIMIT_AS's slack).
 
 The namespace is set up by bubblewrap itself (the same tool Flatpak uses); this module only
 chooses its arguments. When it cannot be set up, :func:`require` stops the run with a message
@@ -17,6 +22,7 @@ that says why and how to fix it; grading without isolation needs the loudly name
 
 from __future__ import annotations
 
+import errno
 import functools
 import glob
 import os
@@ -26,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +44,8 @@ SANDBOX_UID = 65534
 WORK = "/sandbox"
 PROBES = "/opt/losslab/losslab_probes"
 PROBES_PARENT = "/opt/losslab"
+# A kernel's ZeroMQ sockets: a bounded tmpfs that goes away with the sandbox.
+KERNEL_RUN = "/run/kernel"
 INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and allow unprivileged "
     "user namespaces (sysctl kernel.unprivileged_userns_clone=1, and on Ubuntu 24.04 "
@@ -58,6 +67,8 @@ class Limits:
     file_mb: int = 256
     processes: int = 256
     tmp_mb: int = 256
+    # Files (inodes) per tmpfs: each pins kernel memory that no other limit counts.
+    tmp_files: int = 16384
 
 
 def mode() -> str:
@@ -90,6 +101,10 @@ def _inside_repo_sources(path: Path) -> bool:
     except OSError:
         return True
     if path == REPO_ROOT or path in REPO_ROOT.parents:
+        return True
+    # Inside the repository only the interpreter's own environment (a .venv) is bound.
+    prefix = Path(sys.prefix).resolve()
+    if REPO_ROOT in path.parents and path != prefix and prefix not in path.parents:
         return True
     return (path / "solutions").exists() or (path / "losslab").exists()
 
@@ -178,24 +193,36 @@ def command(
     limits: Limits = Limits(),
     env: dict | None = None,
     chdir: str = WORK,
+    scratch: tuple[str, ...] = (),
 ) -> Launch:
     """The bwrap command line that runs ``argv`` isolated (see the module docstring).
 
-    As an ordinary user, bwrap makes a user namespace in which the code runs as uid 65534.
+    As an ordinary user, bwrap makes a user namespace (uid 0 there is us) that owns the
+    sandbox's mounts; the first program bounds them and then moves into a nested user
+    namespace of its own, as uid 65534 with no capabilities.
     As root, bwrap sets the namespaces up with root's rights (so it can bind a pyenv Python
     under /root) and the code then runs as a fresh unprivileged host uid (:func:`host_ids`):
     no capabilities, no_new_privs, an empty bounding set, and per-user limits that the kernel
     never applies to root (RLIMIT_NPROC).
+
+    ``scratch`` lists more folders to mount as bounded tmpfs (writable by the sandbox, gone
+    with it). The first program inside (:data:`_TRAMPOLINE`) bounds the files of every tmpfs,
+    drops its last capabilities, installs the seccomp filter and only then runs ``argv``.
     """
     ids = host_ids()
     size = str(limits.tmp_mb * 1024 * 1024)
+    program = seccomp_program()
+    # Only what the first program needs (to bound the tmpfs files and, as root, to drop to
+    # the unprivileged uid); it gives them all up before it runs anything else.
+    keep = ["--cap-drop", "ALL", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
     if ids is None:
-        args = [bwrap_path(), "--unshare-user", "--uid", str(SANDBOX_UID), "--gid",
-                str(SANDBOX_UID), "--cap-drop", "ALL"]
+        # uid 0 of a new user namespace (the one that owns the sandbox's mounts, so the first
+        # program can bound them); it then moves to uid 65534 in a namespace of its own.
+        # (CAP_SETFCAP: the kernel lets a namespace map its parent's uid 0 only then.)
+        args = [bwrap_path(), "--unshare-user", "--uid", "0", "--gid", "0", *keep,
+                "--cap-add", "CAP_SETFCAP"]
     else:
-        # Only what the first program needs to drop to the unprivileged uid; it drops them.
-        args = [bwrap_path(), "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add",
-                "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+        args = [bwrap_path(), *keep, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     args += [
         "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts",
         "--unshare-cgroup-try", "--die-with-parent", "--new-session",
@@ -214,10 +241,15 @@ def command(
     for parent in _parents([target for _, _, target in binds] + [WORK]):
         args += ["--perms", "0755", "--dir", parent]
     args += ["--size", size, "--perms", "0777", "--tmpfs", WORK]
+    for folder in scratch:
+        args += ["--size", size, "--perms", "0777", "--tmpfs", folder]
     for option, source, target in binds:
         if option == "--bind" and ids is not None:
             os.chown(source, *ids)
         args += [option, source, target]
+    # The root tmpfs holds only mount points; as an ordinary user the sandbox's uid owns it, so
+    # it is made read-only (it has no size or file bound).
+    args += ["--remount-ro", "/"]
     inside = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
         "HOME": WORK, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "PYTHONPATH": python_path(),
@@ -231,27 +263,134 @@ def command(
     inside.update(env or {})
     for key, value in inside.items():
         args += ["--setenv", key, value]
-    # The first program inside drops to the unprivileged uid (as root) and sets RLIMIT_NPROC
-    # there, so that it counts only the sandbox's own processes.
-    uid = ids[0] if ids else -1
+    # The first program inside bounds the files of every tmpfs, drops to the unprivileged uid
+    # (as root), sets RLIMIT_NPROC there (so it counts only the sandbox's own processes),
+    # gives up every capability and installs the seccomp filter.
+    uid = ids[0] if ids else -SANDBOX_UID
+    mounts = ",".join(["/tmp", "/dev/shm", WORK, *scratch])
     args += ["--chdir", chdir, "--", sys.executable, "-I", "-S", "-c", _TRAMPOLINE,
-             str(limits.processes), str(uid), *argv]
+             str(limits.processes), str(uid), str(limits.tmp_files), mounts, program.hex(),
+             *argv]
     return Launch(args, ids)
 
 
+# Runs inside the sandbox before anything else, with CAP_SYS_ADMIN and CAP_SETPCAP (and, as
+# root, CAP_SETUID/CAP_SETGID) in the sandbox's namespaces only. Any failure ends it (exit 3)
+# before the student's program starts.
 _TRAMPOLINE = (
-    "import os, resource, sys\n"
-    "n, uid = int(sys.argv[1]), int(sys.argv[2])\n"
-    "if uid >= 0:\n"
-    "    import ctypes\n"
-    "    libc = ctypes.CDLL(None, use_errno=True)\n"
-    "    for cap in range(64):\n"
-    "        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP\n"
-    "    os.setgroups([]); os.setgid(uid); os.setuid(uid)\n"
-    "    assert os.getuid() == uid and os.geteuid() == uid\n"
-    "resource.setrlimit(resource.RLIMIT_NPROC, (n, n))\n"
-    "os.execvp(sys.argv[3], sys.argv[3:])\n"
+    "import ctypes, os, resource, sys\n"
+    "n, uid, files, mounts, bpf = sys.argv[1:6]\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "def fail(what):\n"
+    "    reason = os.strerror(ctypes.get_errno())\n"
+    "    os.write(2, f'sandbox setup failed: {what}: {reason}\\n'.encode())\n"
+    "    os._exit(3)\n"
+    "for path in mounts.split(','):\n"
+    "    # MS_REMOUNT | MS_NOSUID | MS_NODEV: same tmpfs, at most `files` inodes.\n"
+    "    if libc.mount(None, path.encode(), None, 32 | 2 | 4, f'nr_inodes={files}'.encode()):\n"
+    "        fail('bounding the files of ' + path)\n"
+    "if int(uid) < 0:\n"
+    "    # As an ordinary user: uid -uid in a user namespace of its own, mapped to ours.\n"
+    "    if libc.unshare(0x10000000):\n"
+    "        fail('a user namespace for the sandbox uid')\n"
+    "    for name, text in (('setgroups', 'deny'), ('uid_map', f'{-int(uid)} 0 1'),\n"
+    "                       ('gid_map', f'{-int(uid)} 0 1')):\n"
+    "        with open(f'/proc/self/{name}', 'w') as handle:\n"
+    "            handle.write(text)\n"
+    "    if os.getuid() != -int(uid) or os.geteuid() != -int(uid):\n"
+    "        fail('moving to the sandbox uid')\n"
+    "for cap in range(64):\n"
+    "    libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP\n"
+    "if libc.prctl(47, 4, 0, 0, 0):  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL\n"
+    "    fail('clearing ambient capabilities')\n"
+    "if int(uid) >= 0:\n"
+    "    os.setgroups([]); os.setgid(int(uid)); os.setuid(int(uid))\n"
+    "    if os.getuid() != int(uid) or os.geteuid() != int(uid):\n"
+    "        fail('dropping to the unprivileged uid')\n"
+    "resource.setrlimit(resource.RLIMIT_NPROC, (int(n), int(n)))\n"
+    "# capset(version 3, this process): no effective, permitted or inheritable capability.\n"
+    "header = (ctypes.c_uint32 * 2)(0x20080522, 0)\n"
+    "if libc.capset(header, (ctypes.c_uint32 * 6)()):\n"
+    "    fail('dropping the last capabilities')\n"
+    "code = bytes.fromhex(bpf)\n"
+    "class Program(ctypes.Structure):\n"
+    "    _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_char_p)]\n"
+    "program = Program(len(code) // 8, code)\n"
+    "if libc.prctl(38, 1, 0, 0, 0):  # PR_SET_NO_NEW_PRIVS\n"
+    "    fail('no_new_privs')\n"
+    "if libc.prctl(22, 2, ctypes.byref(program), 0, 0):  # PR_SET_SECCOMP, FILTER\n"
+    "    fail('installing the seccomp filter')\n"
+    "os.execvp(sys.argv[6], sys.argv[6:])\n"
 )
+
+def sandbox_root(bwrap_pid: int, timeout: float = 30.0) -> str:
+    """The sandbox's own root as the host sees it (``/proc/PID/root`` of the process bwrap
+    starts inside it, which lives as long as the sandbox): the host reaches a socket in a
+    sandbox's tmpfs through it, while nothing of the sandbox is on the host's disk."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    children = Path(f"/proc/{bwrap_pid}/task/{bwrap_pid}/children")
+    while True:
+        try:
+            found = children.read_text().split()
+        except OSError as error:
+            raise IsolationUnavailable(f"the sandbox (bwrap pid {bwrap_pid}) ended before it "
+                                       f"started: {error}") from error
+        if found:
+            return f"/proc/{int(found[0])}/root"
+        if time.monotonic() > deadline:
+            raise IsolationUnavailable(f"bwrap (pid {bwrap_pid}) started no sandbox within "
+                                       f"{timeout:g} seconds")
+        time.sleep(0.01)
+
+
+CLONE_NEWUSER = 0x10000000
+MAP_SHARED_ANONYMOUS = (0x01 | 0x20, 0x03 | 0x20)  # MAP_SHARED, MAP_SHARED_VALIDATE
+# Not namespaced or not needed by Python and PyTorch, and refused by Docker's default profile.
+REFUSED_SYSCALLS = ("memfd_create", "memfd_secret", "shmget", "keyctl", "add_key",
+                    "request_key", "bpf", "userfaultfd", "perf_event_open", "io_uring_setup",
+                    "io_uring_enter", "io_uring_register")
+
+
+@functools.cache
+def seccomp_program() -> bytes:
+    """The seccomp filter of every sandboxed process, as the BPF program the kernel loads.
+
+    Refused with EPERM: ``unshare`` and ``clone`` asking for a new user namespace (so no
+    mount of its own either), ``memfd_create``, ``memfd_secret`` and ``shmget`` (memory no
+    rlimit counts), ``mmap`` of shared anonymous memory (RLIMIT_DATA does not count it, and
+    RLIMIT_AS leaves the slack torch needs), and the calls of :data:`REFUSED_SYSCALLS`;
+    ``clone3``, whose flags a filter cannot read, answers ENOSYS so that the C library falls
+    back to ``clone``. Shared memory stays possible in files of the bounded ``/dev/shm``.
+    Syscalls of another architecture (32-bit x86 on x86-64) kill the process.
+    The program is compiled by libseccomp (through ``pyseccomp``).
+    """
+    try:
+        import pyseccomp as seccomp
+
+        rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+        refuse = seccomp.ERRNO(errno.EPERM)
+        user = seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER)
+        rules.add_rule(refuse, "unshare", user)
+        rules.add_rule(refuse, "clone", user)
+        rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+        for name in REFUSED_SYSCALLS:
+            rules.add_rule(refuse, name)
+        for flags in MAP_SHARED_ANONYMOUS:
+            rules.add_rule(refuse, "mmap", seccomp.Arg(3, seccomp.MASKED_EQ, 0x23, flags))
+        with tempfile.TemporaryFile() as handle:
+            rules.export_bpf(handle)
+            handle.seek(0)
+            program = handle.read()
+    except Exception as error:  # noqa: BLE001 - no libseccomp, an unknown syscall, ...
+        raise IsolationUnavailable(
+            f"the sandbox's seccomp filter could not be built ({type(error).__name__}: "
+            f"{error}); install libseccomp (Debian/Ubuntu: apt-get install libseccomp2) and "
+            "the pinned pyseccomp (make venv)") from error
+    if not program or len(program) % 8 or len(program) // 8 > 4096:
+        raise IsolationUnavailable("the sandbox's seccomp filter came out malformed")
+    return program
 
 
 def preexec(limits: Limits):
@@ -293,15 +432,21 @@ def bwrap_path() -> str:
 
 @functools.cache
 def _self_test() -> str | None:
-    """Start Python inside a sandbox once; None when it works, else what went wrong."""
+    """Start Python inside a sandbox once; None when it works, else what went wrong. Where the
+    grader uses a GPU, the sandboxed Python must also compute on it (under the seccomp filter)."""
+    code = "import os, sys; print(os.getuid())"
+    if gpu_devices():
+        import torch
+
+        if torch.cuda.is_available():
+            code += "\nimport torch; assert torch.ones(2, device='cuda').sum().item() == 2"
     try:
-        launch = command([sys.executable, "-c", "import os, sys; print(os.getuid())"],
-                         limits=Limits())
+        launch = command([sys.executable, "-c", code], limits=Limits())
     except IsolationUnavailable as error:
         return str(error)
     argv = launch.argv
     try:
-        run = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=120,
                              preexec_fn=preexec(Limits()))
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"running {argv[0]} failed: {error}"

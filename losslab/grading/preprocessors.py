@@ -55,8 +55,10 @@ def checks_named(source: str) -> list[str]:
 class LimitedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernels run inside bubblewrap (see :mod:`.isolation`).
 
-    The kernel talks to nbclient over ZeroMQ ``ipc`` sockets in a folder of its own, the only
-    host folder it can write (there is no network inside); its stdout and stderr go to
+    The kernel talks to nbclient over ZeroMQ ``ipc`` sockets (there is no network inside) in
+    a bounded tmpfs of the sandbox (``isolation.KERNEL_RUN``), which the host reaches through
+    ``/proc/PID/root`` and which goes away with the sandbox; the kernel can write no host
+    folder, and reads its connection file from a read-only bind. Its stdout and stderr go to
     /dev/null, never to the grading worker's streams.
 
     Every ZeroMQ socket of the kernel (the manager's control socket and the client's channels)
@@ -151,6 +153,8 @@ class LimitedKernelManager(AsyncKernelManager):
         self._sockets = tempfile.mkdtemp(prefix="losslab-kernel-")
         self.transport = "ipc"
         self.ip = os.path.join(self._sockets, "k")
+        if isolation.mode() != isolation.UNSAFE:
+            self.ip = f"{isolation.KERNEL_RUN}/k"
         self.connection_file = os.path.join(self._sockets, "kernel.json")
         return await super()._async_pre_start_kernel(**kw)
 
@@ -171,7 +175,8 @@ class LimitedKernelManager(AsyncKernelManager):
             kw["env"] = env
         else:
             launch = isolation.command(
-                list(kernel_cmd), rw_binds=[(self._sockets, self._sockets)], limits=limits)
+                list(kernel_cmd), ro_binds=[(self.connection_file, self.connection_file)],
+                limits=limits, scratch=(isolation.KERNEL_RUN,))
             if launch.ids is not None:
                 # The kernel's (unprivileged) host user reads its connection file.
                 os.chown(self.connection_file, *launch.ids)
@@ -179,7 +184,12 @@ class LimitedKernelManager(AsyncKernelManager):
             kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
             kw["cwd"] = "/"
         kw["preexec_fn"] = isolation.preexec(limits)
-        return await super()._async_launch_kernel(kernel_cmd, **self._quiet(kw))
+        await super()._async_launch_kernel(kernel_cmd, **self._quiet(kw))
+        if isolation.mode() != isolation.UNSAFE:
+            # The connection file is written; from now on this side (the manager and every
+            # client it makes) connects to the sockets inside the sandbox.
+            root = isolation.sandbox_root(self.provisioner.process.pid)
+            self.ip = f"{root}{isolation.KERNEL_RUN}/k"
 
     @staticmethod
     def _quiet(kw: dict) -> dict:

@@ -35,6 +35,8 @@ from assignment_helpers import (
     student_notebook,
     write_submission,
 )
+from feedback_attacks import hostile_feedback_notebook
+from inert_html import active_content, element_count
 
 TEST_USER = "losslab-redteam"
 MARKER = "rt-daemon-marker"
@@ -167,6 +169,44 @@ sys.stdout.flush()
 time.sleep(0.5)
 for _ in range(20):
     print("x" * 100_000)
+'''
+
+# Around the limits: memory no rlimit counts, a namespace of its own, inodes, the socket folder.
+LIMITS = '''
+import glob, os, subprocess
+try:
+    os.memfd_create("hog")
+    print("MEMFD-" + "ALLOWED")
+except OSError:
+    print("MEMFD-" + "REFUSED")
+run = subprocess.run(["unshare", "-Urm", "sh", "-c", "mount -t tmpfs -o size=8g none ."],
+                     capture_output=True)
+print("USERNS-" + ("ALLOWED" if run.returncode == 0 else "REFUSED"))
+made = 0
+try:
+    for made in range(40000):
+        open(f"/tmp/rt-file-{made}", "w").close()
+    print("FILES-" + "UNLIMITED")
+except OSError:
+    print("FILES-" + "LIMITED")
+for path in glob.glob("/tmp/rt-file-*"):
+    os.remove(path)
+written = 0
+try:
+    for index in range(3):
+        with open(f"/run/kernel/fill{index}", "wb") as handle:
+            for _ in range(200):
+                written += handle.write(b"\\1" * (1 << 20))
+    print("SOCKET-FOLDER-" + "UNLIMITED")
+except OSError:
+    print("SOCKET-FOLDER-" + "LIMITED", written >> 20)
+for path in glob.glob("/run/kernel/fill*"):
+    os.remove(path)
+try:
+    open("/rt-root-file", "w").close()
+    print("ROOT-FS-" + "WRITABLE")
+except OSError:
+    print("ROOT-FS-" + "READ-ONLY")
 '''
 
 # Honest answers in unusual forms: every one deserves full marks.
@@ -368,6 +408,9 @@ def _build(base: Path, port: int, honest: bool = True) -> dict[str, tuple[str, d
     add("rt-killer", "stable_bce", _with_extra_cell("stable_bce", KILLER), True)
     add("rt-daemons", "focal_loss", _with_extra_cell("focal_loss", DAEMONS), True)
     add("rt-hogs", "stable_bce", _with_extra_cell("stable_bce", HOGS), True)
+    add("rt-limits", "focal_loss", _with_extra_cell("focal_loss", LIMITS), True)
+    # Script, handlers, forms, refresh and trackers in a markdown cell, outputs and metadata.
+    add("rt-feedback-markup", "focal_loss", hostile_feedback_notebook("focal_loss"), True)
     if not honest:
         return expected
     # Honest but unusual.
@@ -526,6 +569,33 @@ def test_student_html_and_scripts_are_sanitized(red_batch):
     assert not re.search(r"<img[^>]*rtOnerror", text)
     assert "rt-js-canary" not in text
     assert "rt-printed-canary" in text and "<script>window.rtPrinted" not in text
+
+
+def test_every_feedback_file_is_inert(red_batch):
+    """Parsed, not searched: no script, handler, javascript: URL, form, meta refresh or
+    request to another host in any feedback page, and each page still shows its score."""
+    files = sorted((red_batch["course"] / "feedback").rglob("*"))
+    pages = [path for path in files if path.is_file()]
+    assert len(pages) == len(red_batch["expected"]), pages
+    for path in pages:
+        assert path.suffix == ".html", path
+        page = path.read_text()
+        assert element_count(page) > 20, path
+        assert active_content(page) == [], (red_batch["mode"], path, active_content(page)[:10])
+        assert "(Score: " in page
+    markup = _feedback(red_batch, "rt-feedback-markup")
+    assert "rt-md-bold" in markup and "rt-outputs-done" in markup
+
+
+def test_no_namespace_memfd_inode_flood_or_socket_folder_fill(red_batch):
+    limits = _feedback(red_batch, "rt-limits")
+    assert "MEMFD-REFUSED" in limits and "MEMFD-ALLOWED" not in limits
+    assert "USERNS-REFUSED" in limits and "USERNS-ALLOWED" not in limits
+    assert "FILES-LIMITED" in limits and "FILES-UNLIMITED" not in limits
+    assert "SOCKET-FOLDER-LIMITED" in limits
+    assert "ROOT-FS-READ-ONLY" in limits and "ROOT-FS-WRITABLE" not in limits
+    written = int(limits.split("SOCKET-FOLDER-LIMITED")[1].split()[0])
+    assert written <= 256, written
 
 
 def test_nothing_outlives_the_run_and_the_limits_hold(red_batch):
