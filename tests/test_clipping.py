@@ -74,10 +74,10 @@ def test_a_fixed_axis_that_cuts_a_curve_is_measured_at_each_setting():
     fig = _fig(ylim=(-2.0, 2.0))
     shares = {c.setting: c.share for c in clipping.measure(fig)}
     assert shares[("1",)] == 0.0
-    # y = 4x leaves [-2, 2] where |x| > 0.5: 25 + 25 points of 101 on either side
-    assert shares[("4",)] == pytest.approx(50 / 101)
+    # y = 4x leaves [-2, 2] where |x| > 0.5: half its length
+    assert shares[("4",)] == pytest.approx(0.5, abs=0.005)
     (bad,) = clipping.violations(fig)
-    assert bad.setting == ("4",) and "49.5%" in str(bad)
+    assert bad.setting == ("4",) and "lies outside its axes at (4)" in str(bad)
     assert clipping.violations(fig, allowances={("p", "line"): 0.6}) == []
 
 
@@ -94,8 +94,16 @@ def test_infinities_and_nan_are_gaps_and_only_finite_points_are_measured():
     fig = widgets.figure([widgets.Panel("p", "x", "y", [widgets.Series("s", x, y)],
                                         ylim=(0.0, 1.0))])
     (clip,) = clipping.measure(fig)
-    # 5 finite points, x = 4/9 .. 8/9; 2x > 1 for the last four
-    assert clip.points == 5 and clip.share == pytest.approx(4 / 5)
+    # 5 finite points, x = 4/9 .. 8/9: the line from 4/9 to 8/9 leaves the axis at x = 1/2
+    assert clip.points == 5 and clip.share == pytest.approx(0.875, abs=0.02)
+
+
+def test_a_line_of_two_points_is_measured_along_its_length():
+    ends = np.array([0.0, 1.0])
+    fig = widgets.figure([widgets.Panel("p", "x", "y", [widgets.Series("s", ends, 2 * ends)],
+                                        ylim=(0.0, 1.0))])
+    (clip,) = clipping.measure(fig)
+    assert clip.share == pytest.approx(0.5, abs=0.07)
 
 
 def test_an_allowance_for_a_curve_the_figure_does_not_draw_is_an_error():

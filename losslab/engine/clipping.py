@@ -5,8 +5,10 @@ nothing; this module measures it. It reads only what a :class:`~losslab.engine.w
 records: the computed values in ``Figure.curves`` and each panel's limits in
 ``Figure.plot.spec`` (fixed ``xlim`` / ``ylim``, or the per-setting limits of ``follow``).
 
-The share of a curve outside its panel is the share of its points, at one setting of the
-controls, that fall outside the limits drawn at that setting. A point counts as outside
+The share of a curve outside its panel is the share of it, at one setting of the controls,
+that falls outside the limits drawn at that setting: for a line, the share of its drawn
+segments (each segment sampled at ``SAMPLES`` points, so a line of two points is measured
+along its length); for points, the share of the markers. A point counts as outside
 when its x or its y lies beyond the limits by more than a hair (``TOLERANCE`` of the axis
 span). A value that is not finite (``nan``, ``±inf``) is drawn as a gap, as the live plot
 and the build-time picture draw it, and counts as neither.
@@ -23,6 +25,8 @@ import numpy as np
 #: Share of an axis span by which a point may pass a limit and still count as drawn:
 #: the line's own width, and the rounding of limits to six significant digits.
 TOLERANCE = 1e-3
+#: Points at which each segment of a line is sampled, its two ends included.
+SAMPLES = 9
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,22 @@ def _outside(values: np.ndarray, lim: tuple[float, float]) -> np.ndarray:
     return (values < lo - slack) | (values > hi + slack)
 
 
+def _along_segments(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sample points along each segment the plot draws: both ends finite, as the plot skips
+    a point that is not. A lone finite point (between gaps) is kept as itself."""
+    if x.size < 2:
+        return x, y
+    ok = np.isfinite(x) & np.isfinite(y)
+    seg = ok[:-1] & ok[1:]
+    t = np.linspace(0.0, 1.0, SAMPLES)[None, :]
+    xs = x[:-1][seg, None] + (x[1:] - x[:-1])[seg, None] * t
+    ys = y[:-1][seg, None] + (y[1:] - y[:-1])[seg, None] * t
+    lone = ok.copy()
+    lone[:-1] &= ~seg
+    lone[1:] &= ~seg
+    return np.concatenate([xs.ravel(), x[lone]]), np.concatenate([ys.ravel(), y[lone]])
+
+
 def measure(fig) -> list[Clip]:
     """Every curve of ``fig`` at every setting of its controls, with its share outside.
 
@@ -83,8 +103,11 @@ def measure(fig) -> list[Clip]:
                 xlim, ylim = limits_at(panel, idx, sizes)
                 drawn = np.isfinite(x) & np.isfinite(y)
                 n = int(drawn.sum())
+                if s.get("kind", "line") == "line":
+                    x, y = _along_segments(x, y)
+                    drawn = np.isfinite(x) & np.isfinite(y)
                 off = (_outside(x, xlim) | _outside(y, ylim)) & drawn
-                share = float(off.sum()) / n if n else 0.0
+                share = float(off.sum()) / int(drawn.sum()) if drawn.any() else 0.0
                 setting = tuple(labels[d][i] for d, i in enumerate(idx))
                 out.append(Clip(panel["title"], s["label"], setting, share, n))
     return out
