@@ -186,7 +186,7 @@ def margin_ce(num_classes: int, dtype: torch.dtype):
 
     Returns two float64 arrays over ``PRECISION_MARGINS``.
     """
-    m = PRECISION_MARGINS.to(dtype).requires_grad_(True)
+    m = PRECISION_MARGINS.to(dtype).detach().clone().requires_grad_(True)
     rest = torch.zeros(len(PRECISION_MARGINS), num_classes - 1, dtype=dtype)
     logits = torch.cat([m[:, None], rest], dim=1)
     loss = F.cross_entropy(logits, torch.zeros(len(m), dtype=torch.long), reduction="none")
