@@ -603,9 +603,9 @@ def _self_checks(chapter: str) -> list[tuple[int, str, str]]:
     import re
     from pathlib import Path
 
+    from markdown_it.renderer import RendererHTML
     from myst_parser.config.main import MdParserConfig
     from myst_parser.parsers.mdit import create_md_parser
-    from markdown_it.renderer import RendererHTML
 
     text = (Path(__file__).parents[1] / "chapters" / f"{chapter}.md").read_text()
     parser = create_md_parser(MdParserConfig(enable_extensions={"colon_fence", "dollarmath"}),
@@ -618,7 +618,7 @@ def _self_checks(chapter: str) -> list[tuple[int, str, str]]:
         elif inside and tok.type == "colon_fence" and tok.info.startswith("{dropdown}"):
             title = tok.info[len("{dropdown}"):].strip()
             m = re.fullmatch(r"(\d+)\. ([A-Z][a-z]+(?: [a-z]+)*): (.+)", title)
-            assert m, f"{chapter}: a self-check title should read 'N. Kind: question'; got {title!r}"
+            assert m, f"{chapter}: a self-check title reads 'N. Kind: question'; got {title!r}"
             assert tok.content.strip(), f"{chapter}: question {m[1]} has no answer"
             found.append((int(m[1]), m[2], m[3]))
     return found
@@ -641,5 +641,6 @@ def test_every_prediction_has_a_test_here_that_runs_its_answer(chapter):
     tests = [name for name in globals() if name.startswith(f"test_{chapter}_")]
     for number, kind, question in _self_checks(chapter):
         if kind.startswith("Predict"):
-            assert any(re.match(rf"test_{chapter}_(\d+_and_)*{number}_", name) for name in tests), (
-                f"{chapter} question {number} ({question[:60]}...) has no test_{chapter}_{number}_*")
+            pattern = rf"test_{chapter}_(\d+_and_)*{number}_"
+            assert any(re.match(pattern, name) for name in tests), (
+                f"{chapter} question {number} ({question[:60]}...) has no test named {pattern}")
