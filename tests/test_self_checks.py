@@ -644,3 +644,10 @@ def test_every_prediction_has_a_test_here_that_runs_its_answer(chapter):
             pattern = rf"test_{chapter}_(\d+_and_)*{number}_"
             assert any(re.match(pattern, name) for name in tests), (
                 f"{chapter} question {number} ({question[:60]}...) has no test named {pattern}")
+
+
+def test_why_losses_none_gives_one_loss_per_sample_for_probability_targets_too():
+    probs = torch.softmax(torch.randn(4, 3), 1)
+    assert F.cross_entropy(torch.randn(4, 3), probs, reduction="none").shape == (4,)
+    assert F.cross_entropy(torch.randn(4, 3, 5), torch.softmax(torch.randn(4, 3, 5), 1),
+                           reduction="none").shape == (4, 5)
