@@ -68,7 +68,8 @@ def outlier_refit(values: dict[str, str]) -> dict:
         ("data and fitted lines", f"Huber fit (δ={regression.HUBER_DELTA:g})"): (
             ends, fits["Huber"][ki, si, 0] * ends + fits["Huber"][ki, si, 1]),
         ("fitted slope against outlier shift", "current shift"): (
-            np.array([shift, shift]), np.array([0.0, 9.0])),
+            # a vertical marker spanning the panel's fixed y axis
+            np.array([shift, shift]), np.array(regression.SLOPE_YLIM)),
     }
     shifts = np.array(regression.OUTLIER_SHIFTS)
     for name in ("MSE", "L1", "Huber"):

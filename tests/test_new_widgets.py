@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from expected_new_chapters import NEW_CHAPTER_EXPECTED
 
-from losslab.engine import widgets
+from losslab.engine import clipping, widgets
 from losslab.figures import margins, probabilistic, reference, sequences
 
 BUILDERS = [probabilistic.nll_explorer, probabilistic.poisson_explorer,
@@ -55,8 +55,9 @@ def test_the_opening_setting_uses_a_fair_share_of_each_axis(build):
     # The index each control starts at, as the plot's c0..c3 traits hold it.
     start = tuple(int(getattr(fig.plot, f"c{i}")) for i in range(len(fig.plot.spec["controls"])))
     assert len(fig.plot.data) < 120_000
+    sizes = [c["n"] for c in fig.plot.spec["controls"]]
     for panel in fig.plot.spec["panels"]:
-        lo, hi = panel["ylim"]
+        _, (lo, hi) = clipping.limits_at(panel, start, sizes)   # the axis the reader sees
         ys = np.concatenate([
             fig.curves[panel["title"]][s["label"]][1][tuple(start[d] for d in s["dims"])]
             for s in panel["series"]])

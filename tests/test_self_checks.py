@@ -127,6 +127,12 @@ def test_regression_2_smoothl1_equals_huber_only_at_beta_1():
         assert torch.allclose(smooth, huber) == (beta == 1.0)
 
 
+def test_regression_2_at_an_error_of_4_smoothl1_beta_2_gives_3_and_huber_delta_2_gives_6():
+    four, zero = torch.tensor([4.0]), torch.zeros(1)
+    assert nn.SmoothL1Loss(beta=2.0)(four, zero).item() == 3.0
+    assert nn.HuberLoss(delta=2.0)(four, zero).item() == 6.0
+
+
 def test_regression_3_64_by_1_against_64_broadcasts_with_a_warning():
     pred, target = torch.randn(64, 1), torch.randn(64)
     with warnings.catch_warnings(record=True) as caught:
@@ -150,6 +156,18 @@ def test_regression_4_l1_steps_keep_their_size_and_huber_steps_shrink():
 
 
 # --- binary --------------------------------------------------------------------------------
+
+
+def test_binary_1_at_logit_15_bceloss_has_lost_digits_and_at_50_it_sits_on_its_clamp():
+    z = torch.tensor([15.0, 50.0], requires_grad=True)
+    via_sigmoid = F.binary_cross_entropy(torch.sigmoid(z), torch.zeros(2), reduction="none")
+    (g,) = torch.autograd.grad(via_sigmoid.sum(), z)
+    assert round(via_sigmoid[0].item(), 2) == 14.84 and via_sigmoid[1].item() == 100.0
+    assert g[1].item() == 0.0
+    stable = F.binary_cross_entropy_with_logits(z, torch.zeros(2), reduction="none")
+    (g_stable,) = torch.autograd.grad(stable.sum(), z)
+    assert [round(v, 2) for v in stable.tolist()] == [15.0, 50.0]
+    assert g_stable[1].item() == 1.0
 
 
 def test_binary_1_sigmoid_rounds_to_1_near_17_and_bceloss_sits_at_100_with_zero_gradient():
@@ -254,6 +272,13 @@ def test_multilabel_1_twenty_tags_take_float_multi_hot_targets():
     assert choosing.choose_loss("multi-label").loss.__class__ is nn.BCEWithLogitsLoss
 
 
+def test_multilabel_2_logits_3_3_minus_10_softmax_halves_sigmoids_095():
+    z = torch.tensor([3.0, 3.0, -10.0], dtype=torch.float64)
+    soft, sig = torch.softmax(z, 0), torch.sigmoid(z)
+    assert [round(v, 3) for v in soft[:2].tolist()] == [0.5, 0.5]
+    assert [round(v, 3) for v in sig[:2].tolist()] == [0.953, 0.953]
+
+
 def test_multilabel_2_no_two_softmax_outputs_exceed_a_half():
     p = torch.softmax(torch.randn(10_000, 3) * 5, dim=1)
     top2 = p.topk(2, dim=1).values
@@ -281,6 +306,18 @@ def test_multilabel_4_gradient_per_label_depends_on_that_label_only():
 
 
 # --- beyond --------------------------------------------------------------------------------
+
+
+def test_beyond_1_focal_at_p_t_08_loss_25_and_gradient_about_9_times_smaller():
+    z = beyond.logit_of(torch.tensor([0.8], dtype=torch.float64), True).requires_grad_(True)
+    one = torch.ones(1, dtype=torch.float64)
+    ce = F.binary_cross_entropy_with_logits(z, one)
+    focal = beyond.sigmoid_focal_loss(z, one, alpha=None, gamma=2.0)
+    (g_ce,) = torch.autograd.grad(ce, z)
+    (g_focal,) = torch.autograd.grad(focal, z)
+    assert math.isclose(ce.item() / focal.item(), 25.0, rel_tol=1e-9)
+    assert round((g_ce / g_focal).item()) == 9
+    assert round((g_focal / g_ce).item(), 2) == 0.11
 
 
 def test_beyond_2_distillation_call_matches_the_kl_formula_times_t_squared():
@@ -346,9 +383,22 @@ def test_choosing_3_float_class_indices_message_and_fixes():
     nn.CrossEntropyLoss()(logits, torch.softmax(torch.randn(3, 4), 1))
 
 
-def test_choosing_gallery_has_exactly_three_silent_mistakes():
-    symptoms = [m.run() for m in choosing.MISTAKES]
-    assert sum(s.startswith("no error") for s in symptoms) == 3
+def test_choosing_gallery_silent_mistakes_are_the_three_named_and_mse_only_warns():
+    symptoms = {m.name: m.run() for m in choosing.MISTAKES}
+    silent = {k for k, v in symptoms.items() if v.startswith("no error")}
+    assert silent == {"softmax before CrossEntropyLoss", "sigmoid then BCELoss",
+                      "forgetting ignore_index for padding"}
+    assert symptoms["output (N, 1) against target (N,)"].startswith(
+        "MSE broadcasts to (8, 8) with a UserWarning")
+
+
+def test_choosing_4_at_initialisation_ce_and_ce_after_softmax_both_read_log_10():
+    torch.manual_seed(0)
+    logits, target = 0.01 * torch.randn(256, 10), torch.randint(0, 10, (256,))
+    for loss in (F.cross_entropy(logits, target),
+                 F.cross_entropy(torch.softmax(logits, 1), target)):
+        assert abs(loss.item() - math.log(10)) < 0.01
+    assert round(math.log(10), 3) == 2.303
 
 
 # --- scale ---------------------------------------------------------------------------------
@@ -382,6 +432,30 @@ def test_scale_2_parameters_gradients_and_adam_state_do_not_depend_on_the_batch(
         scale.training_memory(128, 16, 100)["logits"]
 
 
+def test_scale_2_halving_the_batch_of_the_output_layer_keeps_about_083_of_its_memory():
+    full, half = (sum(scale.training_memory(b).values()) for b in (512, 256))
+    assert round(half / full, 2) == 0.83
+    per_batch = [k for k, v in scale.training_memory(512).items()
+                 if v == scale.tensor_bytes((512, 50_000))]
+    assert len(per_batch) == 4
+    assert round(4 * scale.tensor_bytes((512, 50_000)) / 1e6) == 410
+    fixed = sum(v for k, v in scale.training_memory(512).items() if k not in per_batch)
+    assert round(fixed / 1e6) == 820
+
+
+def test_scale_3_label_smoothing_drops_the_chunked_path_with_only_a_warning():
+    gen = torch.Generator().manual_seed(0)
+    h, w = torch.randn(256, 16, generator=gen), torch.randn(100, 16, generator=gen)
+    y = torch.randint(0, 100, (256,), generator=gen)
+    chunks = nn.LinearCrossEntropyOptions(batch_chunk_size=64)
+    chunked = scale.linear_ce_run(h, w, y, options=chunks)
+    assert not chunked["built_logits"] and not chunked["warnings"]
+    smoothed = scale.linear_ce_run(h, w, y, options=chunks, label_smoothing=0.1)
+    assert smoothed["built_logits"]
+    assert any("options`` ignored" in m for m in smoothed["warnings"])
+    assert scale.linear_ce_run(h, w, y)["built_logits"]        # options=None builds them too
+
+
 def test_scale_3_linear_cross_entropy_chunked_matches_the_reference():
     hidden = torch.randn(64, 8, dtype=torch.float64)
     weight = torch.randn(300, 8, dtype=torch.float64, requires_grad=True)
@@ -408,7 +482,7 @@ def test_scale_4_bfloat16_range_and_precision():
 
 # --- probabilistic, margins, sequences -----------------------------------------------------
 
-def test_gaussian_best_variance_for_an_error_of_two():
+def test_probabilistic_3_gaussian_best_variance_for_an_error_of_two():
     var = torch.linspace(0.5, 10.0, 19001, dtype=torch.float64)
     loss = F.gaussian_nll_loss(torch.full_like(var, 2.0), torch.zeros_like(var), var,
                                reduction="none")
@@ -417,12 +491,88 @@ def test_gaussian_best_variance_for_an_error_of_two():
     assert round(loss.min().item(), 3) == 1.193
 
 
-def test_multi_margin_self_check():
+def test_probabilistic_1_the_weighted_mean_divides_by_4():
+    log_probs = torch.randn(3, 2, dtype=torch.float64).log_softmax(1)
+    target = torch.tensor([0, 1, -100])
+    weight = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    total = F.nll_loss(log_probs, target, weight=weight, reduction="sum")
+    mean = F.nll_loss(log_probs, target, weight=weight)
+    torch.testing.assert_close(mean, total / 4)
+
+
+def test_probabilistic_4_the_gradient_below_eps_is_the_one_at_eps():
+    var = torch.tensor([1e-9], dtype=torch.float64, requires_grad=True)
+    zero = torch.zeros(1, dtype=torch.float64)
+    loss = F.gaussian_nll_loss(zero, zero, var, reduction="sum")
+    (g,) = torch.autograd.grad(loss, var)
+    assert g.item() == pytest.approx(5e5, rel=1e-9)
+
+
+def test_margins_2_a_long_multi_hot_row_is_read_as_the_indices_0_and_1():
+    scores = torch.randn(1, 5, dtype=torch.float64)
+    multi_hot = F.multilabel_margin_loss(scores, torch.tensor([[0, 1, 0, 1, 0]]))
+    # classes 0 and 1 are the true ones; every entry adds its hinge terms against 2, 3, 4
+    x = scores[0]
+    by_hand = sum(F.relu(1 - (x[j] - x[i])) for j in [0, 1, 0, 1, 0] for i in [2, 3, 4]) / 5
+    torch.testing.assert_close(multi_hot, by_hand)
+    right = F.multilabel_margin_loss(scores, torch.tensor([[1, 3, -1, 0, 0]]))
+    assert (right - multi_hot).abs().item() > 0
+
+
+def test_margins_3_multilabel_soft_margin_equals_bce_with_logits():
+    scores = torch.randn(6, 5, dtype=torch.float64)
+    y = (torch.rand(6, 5) < 0.4).double()
+    torch.testing.assert_close(F.multilabel_soft_margin_loss(scores, y),
+                               F.binary_cross_entropy_with_logits(scores, y))
+
+
+def test_margins_4_a_satisfied_triplet_with_cosine_distance_sends_nothing():
+    def cos_dist(x, y):
+        return 1 - F.cosine_similarity(x, y)
+
+    a = torch.tensor([[1.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    p = torch.tensor([[1.0, 0.1]], dtype=torch.float64, requires_grad=True)
+    n = torch.tensor([[-1.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    loss = F.triplet_margin_with_distance_loss(a, p, n, distance_function=cos_dist, margin=0.5)
+    loss.backward()
+    assert loss.item() == 0.0
+    assert all(x.grad.abs().max().item() == 0.0 for x in (a, p, n))
+
+
+def test_sequences_4_a_head_word_costs_1025024_multiply_adds():
+    cost = sequences.adaptive_token_cost(512, [2_000, 10_000], 50_000, 4.0, 0)
+    assert cost == 512 * 2002 == 1_025_024
+    assert sequences.adaptive_token_cost(512, [2_000, 10_000], 50_000, 4.0, 1999) == cost
+    assert sequences.adaptive_token_cost(512, [2_000, 10_000], 50_000, 4.0, 2000) > cost
+
+
+def test_reference_1_ctc_gives_one_loss_per_sequence_and_kl_div_one_per_element():
+    log_probs = torch.randn(10, 3, 5).log_softmax(2)
+    targets = torch.randint(1, 5, (3, 4))
+    ctc = nn.CTCLoss(reduction="none")(log_probs, targets, [10] * 3, [4] * 3)
+    assert ctc.shape == (3,)
+    kl = nn.KLDivLoss(reduction="none")(torch.randn(3, 5).log_softmax(1),
+                                        torch.randn(3, 5).softmax(1))
+    assert kl.shape == (3, 5)
+
+
+def test_reference_2_poisson_nll_of_input_0_and_target_0_is_1():
+    assert nn.PoissonNLLLoss()(torch.tensor([0.0]), torch.tensor([0.0])).item() == 1.0
+
+
+def test_reference_3_multilabel_margin_stops_at_the_first_minus_1():
+    scores = torch.randn(1, 4, dtype=torch.float64)
+    torch.testing.assert_close(
+        F.multilabel_margin_loss(scores, torch.tensor([[3, 0, -1, 1]])),
+        F.multilabel_margin_loss(scores, torch.tensor([[3, 0, -1, -1]])))
+
+
+def test_margins_1_multi_margin_of_scores_2_and_1_5():
     loss = F.multi_margin_loss(torch.tensor([[2.0, 1.5]]), torch.tensor([0]), margin=1.0)
     assert loss.item() == pytest.approx(0.25)
 
 
-def test_ctc_self_checks():
+def test_sequences_1_and_2_ctc_extended_label_frames_and_mean():
     assert sequences.extended_label(torch.tensor([2, 1, 1])).tolist() == [0, 2, 0, 1, 0, 1, 0]
     log_probs = torch.randn(4, 1, 3, dtype=torch.float64).log_softmax(2)
     target = torch.tensor([[2, 1, 1]])
@@ -436,3 +586,68 @@ def test_ctc_self_checks():
     none = F.ctc_loss(lp, targets, *lengths, reduction="none")
     assert F.ctc_loss(lp, targets, *lengths).item() == pytest.approx(
         (none / torch.tensor([3.0, 1.0], dtype=torch.float64)).mean().item())
+
+
+# --- every chapter ends with questions that make the learner predict ----------------------
+
+CHAPTERS_WITH_SELF_CHECKS = ["why_losses", "regression", "binary", "multiclass", "multilabel",
+                             "beyond", "probabilistic", "margins", "sequences", "choosing",
+                             "scale", "reference"]
+KINDS = {"Predict a number", "Predict a shape", "Predict the error", "Predict the effect",
+         "Recall"}
+
+
+def _self_checks(chapter: str) -> list[tuple[int, str, str]]:
+    """``(number, kind, question)`` of each dropdown in the chapter's "Self-check" section,
+    read with MyST's own markdown parser."""
+    import re
+    from pathlib import Path
+
+    from markdown_it.renderer import RendererHTML
+    from myst_parser.config.main import MdParserConfig
+    from myst_parser.parsers.mdit import create_md_parser
+
+    text = (Path(__file__).parents[1] / "chapters" / f"{chapter}.md").read_text()
+    parser = create_md_parser(MdParserConfig(enable_extensions={"colon_fence", "dollarmath"}),
+                              RendererHTML)
+    tokens = parser.parse(text)
+    inside, found = False, []
+    for i, tok in enumerate(tokens):
+        if tok.type == "heading_open" and tok.tag == "h2":
+            inside = tokens[i + 1].content.strip() == "Self-check"
+        elif inside and tok.type == "colon_fence" and tok.info.startswith("{dropdown}"):
+            title = tok.info[len("{dropdown}"):].strip()
+            m = re.fullmatch(r"(\d+)\. ([A-Z][a-z]+(?: [a-z]+)*): (.+)", title)
+            assert m, f"{chapter}: a self-check title reads 'N. Kind: question'; got {title!r}"
+            assert tok.content.strip(), f"{chapter}: question {m[1]} has no answer"
+            found.append((int(m[1]), m[2], m[3]))
+    return found
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS_WITH_SELF_CHECKS)
+def test_each_chapter_ends_with_at_least_three_prediction_questions(chapter):
+    checks = _self_checks(chapter)
+    kinds = [kind for _, kind, _ in checks]
+    assert set(kinds) <= KINDS, f"{chapter}: unknown kinds {set(kinds) - KINDS}"
+    assert [n for n, _, _ in checks] == list(range(1, len(checks) + 1))
+    assert sum(k.startswith("Predict") for k in kinds) >= 3, f"{chapter}: {kinds}"
+    assert kinds.count("Recall") <= 1, f"{chapter}: {kinds}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS_WITH_SELF_CHECKS)
+def test_every_prediction_has_a_test_here_that_runs_its_answer(chapter):
+    import re
+
+    tests = [name for name in globals() if name.startswith(f"test_{chapter}_")]
+    for number, kind, question in _self_checks(chapter):
+        if kind.startswith("Predict"):
+            pattern = rf"test_{chapter}_(\d+_and_)*{number}_"
+            assert any(re.match(pattern, name) for name in tests), (
+                f"{chapter} question {number} ({question[:60]}...) has no test named {pattern}")
+
+
+def test_why_losses_none_gives_one_loss_per_sample_for_probability_targets_too():
+    probs = torch.softmax(torch.randn(4, 3), 1)
+    assert F.cross_entropy(torch.randn(4, 3), probs, reduction="none").shape == (4,)
+    assert F.cross_entropy(torch.randn(4, 3, 5), torch.softmax(torch.randn(4, 3, 5), 1),
+                           reduction="none").shape == (4, 5)

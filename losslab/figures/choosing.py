@@ -48,6 +48,6 @@ def margin_losses() -> widgets.Figure:
         controls=[widgets.slider("gamma", GAMMAS, label="focal γ", value=2.0)],
         x=torch.linspace(-4.0, 4.0, 161, dtype=torch.float64),
         xlabel="margin m = y·z (label y = ±1)",
-        loss_ylim=(-0.1, 5.0), grad_ylim=(-1.1, 0.1),
+        loss_ylim=(-0.1, 5.0), grad_ylim=(-1.4, 0.1),
         title="Classification losses against the margin",
     )

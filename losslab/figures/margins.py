@@ -81,10 +81,10 @@ def multi_margin() -> widgets.Figure:
     ] for i in (0, 1)]
     return widgets.figure(
         [widgets.Panel("loss", "score of the true class (others 1, 0, −0.5)", "loss",
-                       series[0], ylim=(-0.2, 4.5)),
+                       series[0]),
          widgets.Panel("gradient in that score (autograd)",
                        "score of the true class (others 1, 0, −0.5)", "d loss / d x[y]",
-                       series[1], ylim=(-2.2, 0.1))],
+                       series[1])],
         [widgets.slider("p", [1, 2], label="p", value=1),
          widgets.slider("margin", [0.5, 1.0, 2.0], label="margin", value=1.0),
          widgets.slider("weight0", CLASS_WEIGHTS, label="weight of the true class", value=1.0)],
@@ -135,7 +135,7 @@ def multilabel() -> widgets.Figure:
               for i in (0, 1)]
     return widgets.figure(
         [widgets.Panel("loss", "score of the moved label (others 1, 0.5, 0, −0.5)", "loss",
-                       series[0], ylim=(-0.1, 3.2)),
+                       series[0]),
          widgets.Panel("gradient in that score (autograd)",
                        "score of the moved label (others 1, 0.5, 0, −0.5)", "d loss / d x",
                        series[1], ylim=(-1.1, 1.1))],

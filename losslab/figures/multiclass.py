@@ -199,7 +199,6 @@ def label_smoothing() -> widgets.Figure:
                     widgets.Series("minimum", best_x, best_y, ("eps",), kind="points",
                                    color=1),
                 ],
-                ylim=(-0.1, 4.0),
             ),
             widgets.Panel(
                 "gradient (autograd)", "target logit margin m", "d loss / d m",
@@ -240,7 +239,6 @@ def softmax_floor() -> widgets.Figure:
                                    lambda c: np.full(2, classification.softmax_before_ce_floor(c)),
                                    ("c",), style="dotted", color=5),
                 ],
-                ylim=(-0.2, 8.0),
             ),
             widgets.Panel(
                 "gradient (autograd)", "target logit margin m", "d loss / d m",

@@ -64,12 +64,10 @@ def nll_explorer() -> widgets.Figure:
         [
             widgets.Panel("NLL of the batch", "logit z of sample 0's true class", "loss",
                           [widgets.Series("nll_loss(input, target)", xs,
-                                          lambda **p: nll_curve(**p)[0], depends)],
-                          ylim=(-3.0, 10.0)),
+                                          lambda **p: nll_curve(**p)[0], depends)]),
             widgets.Panel("gradient in that logit (autograd)", "logit z of sample 0's true class",
                           "d loss / d z", [widgets.Series("autograd", xs,
-                                                          lambda **p: nll_curve(**p)[1], depends)],
-                          ylim=(-2.1, 0.1)),
+                                                          lambda **p: nll_curve(**p)[1], depends)]),
         ],
         [
             widgets.dropdown("form", {k: v for k, v in NLL_INPUTS.items()},
@@ -118,14 +116,14 @@ def poisson_explorer() -> widgets.Figure:
                 widgets.Series("λ = y (the minimum)",
                                lambda count, **_: xs[[nearest(count)]],
                                at_count, depends, kind="points", color=1),
-            ], ylim=(-6.0, 14.0)),
+            ]),
             widgets.Panel("gradient in the input (autograd)", "predicted rate λ",
                           "d loss / d input", [
                 widgets.Series("autograd", xs, lambda **p: poisson_curve(**p)[1], depends),
                 widgets.Series("exp(θ) − y, or 1 − y / λ", xs,
                                lambda **p: poisson_curve(**p)[2], depends, style="dotted",
                                color=5),
-            ], ylim=(-7.0, 10.5)),
+            ]),
         ],
         [
             widgets.slider("count", COUNTS, label="observed count y", value=3.0),
@@ -175,11 +173,11 @@ def gaussian_explorer() -> widgets.Figure:
                                depends),
                 widgets.Series("σ² = max(e², eps)", best_var, at_best, depends, kind="points",
                                color=1),
-            ], ylim=(-2.5, 5.0)),
+            ]),
             widgets.Panel("gradient in the variance (autograd)", "predicted variance σ²",
                           "d loss / d σ²", [
                 widgets.Series("autograd", xs, lambda **p: gaussian_curve(**p)[1], depends),
-            ], ylim=(-3.0, 3.0)),
+            ]),
         ],
         [
             widgets.slider("error", ERRORS, label="error |input − target|", value=1.0),

@@ -13,6 +13,8 @@ DELTAS = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0]
 OUTLIER_SHIFTS = [0.0, 2.5, 5.0, 7.5, 10.0, 15.0, 20.0, 25.0, 30.0]
 OUTLIER_COUNTS = [0, 1, 2, 3, 4, 5, 6]
 HUBER_DELTA = 1.0
+# The slope panel's axis; the marker of the current shift spans exactly this.
+SLOPE_YLIM = (1.0, 8.5)
 
 
 def loss_curves() -> widgets.Figure:
@@ -28,7 +30,6 @@ def loss_curves() -> widgets.Figure:
             widgets.slider("delta", DELTAS, label="Huber δ", value=1.0),
             widgets.slider("beta", DELTAS, label="SmoothL1 β", value=1.0),
         ],
-        loss_ylim=(-0.2, 4.5),
         title="Regression losses and their gradients",
     )
 
@@ -84,7 +85,6 @@ def outlier_widget(fits: dict[str, np.ndarray] | None = None) -> widgets.Figure:
             widgets.Series(f"Huber fit (δ={HUBER_DELTA:g})", ends, line("Huber"),
                            ("n_outliers", "shift"), style="dashed", color=2),
         ],
-        ylim=(-2.0, 42.0),
     )
     shifts = np.array(OUTLIER_SHIFTS)
     slopes = widgets.Panel(
@@ -97,9 +97,9 @@ def outlier_widget(fits: dict[str, np.ndarray] | None = None) -> widgets.Figure:
             widgets.Series("Huber", shifts, lambda n_outliers: fits["Huber"][ki[n_outliers], :, 0],
                            ("n_outliers",), style="dashed", color=2),
             widgets.Series("current shift", lambda shift: np.array([shift, shift]),
-                           lambda shift: np.array([0.0, 9.0]), ("shift",), style="dotted", color=5),
+                           lambda shift: np.array(SLOPE_YLIM), ("shift",), style="dotted", color=5),
         ],
-        ylim=(1.0, 8.5),
+        ylim=SLOPE_YLIM,
     )
     return widgets.figure(
         [scatter, slopes],

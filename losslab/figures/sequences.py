@@ -143,7 +143,7 @@ def adaptive_explorer() -> widgets.Figure:
                           "nats", [widgets.Series(p, xs, lambda p=p, **k: adaptive_curves(**k)[p],
                                                   depends, color=i,
                                                   style=["solid", "dashed", "dotted"][i])
-                                   for i, p in enumerate(parts)], ylim=(-0.3, 10.5)),
+                                   for i, p in enumerate(parts)]),
             widgets.Panel("gradient (autograd)", "step s along a direction in hidden space",
                           "d loss / d s", [widgets.Series(
                               "autograd", xs, lambda **k: adaptive_curves(**k)["gradient"],

@@ -332,8 +332,10 @@ CATALOG: dict[str, Entry] = {e.name: e for e in [
           "chapters/sequences", _adaptive),
     Entry("LinearCrossEntropyLoss", "F.linear_cross_entropy",
           "hidden states, float (N, in_features); the module holds W (C, in_features)",
-          "long class indices (N)", "weight, ignore_index, label_smoothing, bias=False",
-          MEAN, "cross-entropy of h Wᵀ, without storing the (N, C) logits",
+          "long class indices (N)",
+          "options=None (LinearCrossEntropyOptions(batch_chunk_size=...) chunks), weight, "
+          "ignore_index, label_smoothing, bias=False",
+          MEAN, "cross-entropy of h Wᵀ; builds the (N, C) logits unless options chunks them",
           "chapters/scale", _linear_cross_entropy),
 ]}
 

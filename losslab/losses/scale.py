@@ -118,12 +118,12 @@ def time_forward_backward(fn: CeFn, logits: torch.Tensor, target: torch.Tensor,
 
 def scale_table(batch_sizes, class_counts, device: torch.device | None = None,
                 variants: dict[str, CeFn] | None = None, min_run_time: float = 0.2,
-                seed: int = 0) -> list[dict]:
+                seed: int = 0, timed: bool = True) -> list[dict]:
     """Time and memory of each cross-entropy variant over a grid of B and C on ``device``.
 
     Returns one dict per (B, C, variant): ``B``, ``C``, ``variant``, ``ms`` (median forward
-    and backward, ``torch.utils.benchmark``), ``iqr_ms`` and ``runs``,
-    ``saved_MB`` (kept for backward beyond the logits), ``logits_MB`` and,
+    and backward, ``torch.utils.benchmark``), ``iqr_ms`` and ``runs`` (these three only when
+    ``timed``), ``saved_MB`` (kept for backward beyond the logits), ``logits_MB`` and,
     on CUDA, ``peak_MB`` (peak extra memory of forward and backward).
     """
     device = device or default_device()
@@ -135,14 +135,15 @@ def scale_table(batch_sizes, class_counts, device: torch.device | None = None,
             logits = torch.randn(b, c, generator=gen).to(device)
             target = torch.randint(0, c, (b,), generator=gen).to(device)
             for name, fn in variants.items():
-                timing = time_forward_backward(fn, logits, target, min_run_time)
                 row = {
                     "B": b, "C": c, "variant": name,
-                    "ms": timing["median_ms"], "iqr_ms": timing["iqr_ms"],
-                    "runs": timing["runs"],
                     "saved_MB": saved_for_backward(fn, logits, target) / 1e6,
                     "logits_MB": tensor_bytes((b, c), logits.dtype) / 1e6,
                 }
+                if timed:
+                    timing = time_forward_backward(fn, logits, target, min_run_time)
+                    row.update(ms=timing["median_ms"], iqr_ms=timing["iqr_ms"],
+                               runs=timing["runs"])
                 if device.type == "cuda":
                     row["peak_MB"] = peak_cuda_bytes(fn, logits, target) / 1e6
                 rows.append(row)
@@ -154,8 +155,11 @@ def training_memory(batch_size: int, hidden: int = 1024, num_classes: int = 50_0
                     dtype: torch.dtype = torch.float32) -> dict[str, int]:
     """Bytes of an output layer ``Linear(hidden, num_classes)`` trained with Adam and CE.
 
-    Parameters, their gradients and Adam's two moment buffers do not depend on the batch;
-    the logits, the saved log-probabilities and the logits' gradient are (B, C) each.
+    Parameters, their gradients and Adam's two moment buffers do not depend on the batch.
+    At the end of the loss's backward pass four (B, C) tensors are alive, as the scale
+    chapter measures with the profiler: the logits, the log-probabilities saved for
+    backward, the gradient of the log-probabilities (``nll_loss_backward``) and the
+    gradient of the logits (``_log_softmax_backward_data``).
     """
     params = tensor_bytes((hidden * num_classes + num_classes,), dtype)
     per_batch = tensor_bytes((batch_size, num_classes), dtype)
@@ -165,6 +169,7 @@ def training_memory(batch_size: int, hidden: int = 1024, num_classes: int = 50_0
         "Adam moments": 2 * params,
         "logits": per_batch,
         "log-probabilities": per_batch,
+        "gradient of the log-probabilities": per_batch,
         "gradient of the logits": per_batch,
     }
 
@@ -181,7 +186,7 @@ def margin_ce(num_classes: int, dtype: torch.dtype):
 
     Returns two float64 arrays over ``PRECISION_MARGINS``.
     """
-    m = PRECISION_MARGINS.to(dtype).requires_grad_(True)
+    m = PRECISION_MARGINS.to(dtype).detach().clone().requires_grad_(True)
     rest = torch.zeros(len(PRECISION_MARGINS), num_classes - 1, dtype=dtype)
     logits = torch.cat([m[:, None], rest], dim=1)
     loss = F.cross_entropy(logits, torch.zeros(len(m), dtype=torch.long), reduction="none")
@@ -191,14 +196,16 @@ def margin_ce(num_classes: int, dtype: torch.dtype):
 
 # --- measured peaks and timings with spread --------------------------------------------------
 
-def profiled_peak_bytes(step: Callable[[], object]) -> tuple[int, dict[str, int]]:
+def profiled_peak_bytes(step: Callable[[], object], min_bytes: int = 1_000_000,
+                        largest: bool = False) -> tuple[int, dict[str, int]]:
     """Peak CPU memory allocated while ``step()`` runs, from ``torch.profiler``.
 
     The profiler attributes every allocation and free to the operator that made it. Each
     operator's allocations are counted from its start and its frees from its end, and the
     running total's maximum is returned with the bytes each operator allocated
-    (``{name: bytes}``, operators that allocated at least 1 MB). Memory that existed before
-    ``step`` (its inputs) is not counted.
+    (``{name: bytes}``, operators that allocated at least ``min_bytes``; with
+    ``largest=True``, each operator's largest single allocation instead of its total).
+    Memory that existed before ``step`` (its inputs) is not counted.
     """
     from torch.profiler import ProfilerActivity, profile
 
@@ -211,8 +218,9 @@ def profiled_peak_bytes(step: Callable[[], object]) -> tuple[int, dict[str, int]
         delta = event.self_cpu_memory_usage
         if delta > 0:
             changes.append((event.time_range.start, delta))
-            if delta >= 1_000_000:
-                allocated[event.name] = allocated.get(event.name, 0) + delta
+            if delta >= min_bytes:
+                before = allocated.get(event.name, 0)
+                allocated[event.name] = max(before, delta) if largest else before + delta
         elif delta < 0:
             changes.append((event.time_range.end, delta))
     total = peak = 0
@@ -349,3 +357,29 @@ def linear_ce_comparison(batch: int = 512, hidden: int = 64, num_classes: int = 
                      "max_grad_diff": (grad - reference).abs().max().item(),
                      "peak_MB": peak / 1e6, **benchmark_ms(step, min_run_time)})
     return rows
+
+
+def linear_ce_run(hidden: torch.Tensor, weight: torch.Tensor, target: torch.Tensor,
+                  options=None, **kwargs) -> dict:
+    """One forward and backward of ``F.linear_cross_entropy``, watched by the profiler.
+
+    ``hidden``: (B, H); ``weight``: (C, H); ``target``: (B,) indices or (B, C) probabilities;
+    ``options`` and ``kwargs`` go to ``F.linear_cross_entropy``. Returns ``peak`` (bytes,
+    ``profiled_peak_bytes``), ``largest`` (the largest single allocation of one operator,
+    bytes), ``logits_bytes`` (one full (B, C) tensor of the weight's dtype), ``built_logits``
+    (whether some allocation was as large as the full logits) and ``warnings`` (messages).
+    """
+    import warnings
+
+    def step():
+        w = weight.detach().requires_grad_(True)
+        F.linear_cross_entropy(hidden, w, target, options=options, **kwargs).backward()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        peak, by_op = profiled_peak_bytes(step, min_bytes=0, largest=True)
+    logits_bytes = tensor_bytes((hidden.shape[0], weight.shape[0]), weight.dtype)
+    largest = max(by_op.values(), default=0)
+    return {"peak": peak, "largest": largest, "logits_bytes": logits_bytes,
+            "built_logits": largest >= logits_bytes,
+            "warnings": [str(w.message) for w in caught]}

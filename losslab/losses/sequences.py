@@ -118,3 +118,22 @@ def adaptive_cost(in_features: int, cutoffs: list[int], n_classes: int,
         hidden = int(in_features // div_value ** (i + 1))
         cost += in_features * hidden + hidden * (edges[i + 1] - edges[i])
     return cost
+
+
+def adaptive_token_cost(in_features: int, cutoffs: list[int], n_classes: int,
+                        div_value: float, target: int) -> int:
+    """Multiply-adds the adaptive softmax spends in training on one token of class ``target``.
+
+    Training scores only what the target's loss needs: the head (shortlist plus one score
+    per cluster), and, for a word outside the head, its own cluster's projection and
+    classes. A head word pays for the head alone. Bias terms are not counted.
+    """
+    edges = [*cutoffs, n_classes]
+    if not 0 <= target < n_classes:
+        raise ValueError(f"target must be a class index in [0, {n_classes}); got {target}")
+    cost = in_features * (edges[0] + len(cutoffs))
+    for i in range(len(cutoffs)):
+        if edges[i] <= target < edges[i + 1]:
+            hidden = int(in_features // div_value ** (i + 1))
+            cost += in_features * hidden + hidden * (edges[i + 1] - edges[i])
+    return cost
