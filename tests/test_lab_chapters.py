@@ -19,7 +19,7 @@ from torchmetrics.functional.classification import (
 
 from losslab.figures import calibration as calibration_figures
 from losslab.figures import training_lab
-from losslab.losses import calibration, fitting, training
+from losslab.losses import calibration, choosing, fitting, training
 
 f64 = torch.float64
 
@@ -393,3 +393,10 @@ def test_training_lab_4_smoothed_two_class_loss_cannot_fall_below_the_targets_en
     for gap in (0.0, 1.0, 5.0, 30.0):
         z = torch.tensor([[gap, 0.0]], dtype=f64)
         assert F.cross_entropy(z, target, label_smoothing=0.2).item() >= best - 1e-12
+
+
+def test_the_decision_guide_routes_calibrated_probabilities_to_plain_cross_entropy():
+    choice = choosing.choose_loss("calibrated probabilities")
+    assert type(choice.loss) is torch.nn.CrossEntropyLoss
+    assert choice.loss.weight is None and choice.loss.label_smoothing == 0.0
+    assert "temperature" in choosing.GUIDE["calibrated probabilities"].loss
