@@ -34,6 +34,11 @@ def forward(params, x):
 def adam_run(x, y, loss, hidden, out, steps, lr, seed, every, inputs):
     """Full-batch Adam from ``training.init_mlp``'s start; logits on ``inputs`` (and the
     parameters) at every ``every``-th step and the last."""
+    with training.single_thread():  # small tensors: extra threads only contend
+        return _adam_run(x, y, loss, hidden, out, steps, lr, seed, every, inputs)
+
+
+def _adam_run(x, y, loss, hidden, out, steps, lr, seed, every, inputs):
     params = [p.requires_grad_(True) for p in training.init_mlp(x.shape[1], hidden, out, seed)]
     opt = torch.optim.Adam(params, lr=lr)
     kept_steps, kept_params, kept_out = [], [], []
@@ -164,6 +169,11 @@ LINE_LOSSES = {"MSE": lambda p, t, d: F.mse_loss(p, t), "L1": lambda p, t, d: F.
 
 @functools.cache
 def line_run(name: str, delta: float):
+    with training.single_thread():
+        return _line_run(name, delta)
+
+
+def _line_run(name: str, delta: float):
     c = training.LINE
     x, y = fitting.line_data(n=c["n"], n_outliers=c["n_outliers"],
                              outlier_shift=c["outlier_shift"], seed=c["seed"])
