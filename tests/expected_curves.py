@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from expected_chapters import CHAPTER_EXPECTED
+from expected_lab_chapters import LAB_EXPECTED
 from expected_new_chapters import NEW_CHAPTER_EXPECTED
 
 from losslab.figures import regression
@@ -103,3 +104,4 @@ EXPECTED = {
 }
 EXPECTED.update(CHAPTER_EXPECTED)
 EXPECTED.update(NEW_CHAPTER_EXPECTED)
+EXPECTED.update(LAB_EXPECTED)

@@ -60,9 +60,27 @@ def pins(path: Path) -> dict[str, str]:
     return found
 
 
+TEST_ONLY = "# test-only (not in binder/)"
+
+
+def pins_for_tests_only() -> dict[str, str]:
+    """The pins of requirements.txt below its ``TEST_ONLY`` line (references for the tests)."""
+    text = (ROOT / "requirements.txt").read_text()
+    if TEST_ONLY not in text:
+        return {}
+    found = {}
+    for raw in text.split(TEST_ONLY, 1)[1].splitlines()[1:]:
+        line = raw.split(" #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            req = Requirement(line)
+            found[re.sub(r"[-_.]+", "-", req.name).lower()] = str(req.specifier)
+    return found
+
+
 def test_binder_pins_are_the_root_pins_with_torch_from_the_cpu_index():
     root, binder = pins(ROOT / "requirements.txt"), pins(BINDER / "requirements.txt")
     assert "torch" in root, "expected requirements.txt to pin torch"
+    root = {k: v for k, v in root.items() if k not in pins_for_tests_only()}
     expected = dict(root, torch=root["torch"].split("+")[0] + "+cpu")
     missing = {k: v for k, v in expected.items() if k not in binder}
     different = {k: (v, binder[k]) for k, v in expected.items()
@@ -72,6 +90,17 @@ def test_binder_pins_are_the_root_pins_with_torch_from_the_cpu_index():
         "expected binder/requirements.txt to pin exactly what requirements.txt pins "
         "(torch as its +cpu build); "
         f"missing: {missing}; different (root, binder): {different}; not in root: {extra}")
+
+
+def test_no_chapter_or_course_module_imports_a_test_only_package():
+    names = {name.replace("-", "_") for name in pins_for_tests_only()}
+    assert names, "expected requirements.txt to list its test-only pins"
+    for path in [*ROOT.glob("chapters/*.md"), *ROOT.glob("losslab/**/*.py"),
+                 *ROOT.glob("solutions/*/*.ipynb")]:
+        text = path.read_text()
+        for name in names:
+            assert not re.search(rf"(import|from)\s+{name}\b", text), (
+                f"{path.relative_to(ROOT)} imports {name}, which Binder does not install")
 
 
 def test_binder_requirements_take_torch_from_pytorchs_cpu_index_only():

@@ -70,6 +70,10 @@ GUIDE: dict[str, Task] = {t.name: t for t in [
     Task("sequence without alignment", "log_softmax over C classes + blank, (T, N, C)",
          "long labels (N, S) and their lengths", "nn.CTCLoss(blank=0)", "speech to text",
          "sums over every alignment of the label to the frames; none needs to be given"),
+    Task("calibrated probabilities", "C logits, no softmax; then logits / T",
+         "long class indices (N,)", "nn.CrossEntropyLoss(), then a temperature fitted by NLL",
+         "risk scores read as probabilities",
+         "no pos_weight or class weights (they move the probabilities); T from held-out data"),
 ]}
 
 
@@ -116,6 +120,7 @@ def choose_loss(task: str, *, num_classes: int | None = None, positive_rate=None
         "regression with uncertainty": nn.GaussianNLLLoss,
         "pairwise ranking": lambda: nn.MarginRankingLoss(margin=1.0),
         "sequence without alignment": lambda: nn.CTCLoss(blank=0),
+        "calibrated probabilities": nn.CrossEntropyLoss,
     }
     if task == "multi-class" and class_weight is not None and num_classes is not None \
             and class_weight.shape != (num_classes,):
