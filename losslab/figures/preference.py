@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from ..engine import widgets
 from ..losses import preference
 
-BETAS = [0.01, 0.05, 0.1, 0.2, 0.5, 1.0]
+BETAS = [0.02, 0.05, 0.1, 0.2, 0.3]
 SMOOTHINGS = [0.0, 0.1, 0.25]
 M_GRID = torch.linspace(-30.0, 30.0, 241, dtype=torch.float64)
 
