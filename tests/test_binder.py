@@ -1,6 +1,7 @@
 """Binder's configuration and the launch buttons of the built book.
 
-- ``binder/requirements.txt`` pins what ``requirements.txt`` pins, torch as its CPU wheel
+- ``binder/requirements.txt`` pins what ``requirements.txt`` pins (less the lines marked
+  ``# test-only``, references only the tests use), torch as its CPU wheel
   from PyTorch's CPU index, and nothing unpinned; ``binder/runtime.txt`` asks for a Python
   the package supports; ``binder/postBuild`` is a valid executable script that installs
   the settings file next to it.

@@ -27,7 +27,8 @@ f64 = torch.float64
 @pytest.mark.parametrize("temperature", [0.05, 0.1, 0.5, 1.0])
 def test_nt_xent_matches_pytorch_metric_learning(n, temperature):
     gen = torch.Generator().manual_seed(n)
-    z1, z2 = torch.randn(n, 8, generator=gen, dtype=f64), torch.randn(n, 8, generator=gen, dtype=f64)
+    z1 = torch.randn(n, 8, generator=gen, dtype=f64)
+    z2 = torch.randn(n, 8, generator=gen, dtype=f64)
     labels = torch.cat([torch.arange(n), torch.arange(n)])
     theirs = pml.NTXentLoss(temperature=temperature)(torch.cat([z1, z2]), labels)
     torch.testing.assert_close(contrastive.nt_xent(z1, z2, temperature), theirs,
@@ -75,7 +76,8 @@ def test_supcon_matches_pytorch_metric_learning(labels, temperature):
 def test_supcon_with_every_label_twice_is_nt_xent():
     z = torch.randn(10, 4, dtype=f64)
     labels = torch.cat([torch.arange(5), torch.arange(5)])
-    torch.testing.assert_close(contrastive.supcon(z, labels, 0.3), contrastive.nt_xent(z[:5], z[5:], 0.3))
+    torch.testing.assert_close(contrastive.supcon(z, labels, 0.3),
+                               contrastive.nt_xent(z[:5], z[5:], 0.3))
 
 
 def test_supcon_refuses_a_batch_without_any_positive():
@@ -92,7 +94,8 @@ def test_info_nce_is_cross_entropy_over_cosines_and_the_symmetric_clip_loss():
     scale = torch.tensor(math.log(20.0), dtype=f64)
     rows = F.cross_entropy(20 * cos, torch.arange(6), reduction="none")
     cols = F.cross_entropy(20 * cos.T, torch.arange(6), reduction="none")
-    torch.testing.assert_close(contrastive.clip_loss(q, k, scale, reduction="none"), (rows + cols) / 2)
+    torch.testing.assert_close(contrastive.clip_loss(q, k, scale, reduction="none"),
+                               (rows + cols) / 2)
     torch.testing.assert_close(contrastive.clip_loss(q, k, scale), (rows.mean() + cols.mean()) / 2)
 
 
@@ -147,7 +150,8 @@ def test_a_lower_temperature_gives_the_hardest_negative_more_of_the_push():
 
 def test_contrastive_1_random_embeddings_score_about_log_n():
     q, k = torch.randn(256, 2048, dtype=f64), torch.randn(256, 2048, dtype=f64)
-    assert contrastive.info_nce(q, k, temperature=1.0).item() == pytest.approx(math.log(256), abs=0.02)
+    loss = contrastive.info_nce(q, k, temperature=1.0).item()
+    assert loss == pytest.approx(math.log(256), abs=0.02)
     assert math.log(256) == pytest.approx(5.55, abs=0.005)
 
 

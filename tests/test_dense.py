@@ -44,8 +44,12 @@ def _monai(loss_cls, logits, target, reduction, **kw):
 OPTIONS = [dict(include_background=ib, batch=b) for ib in (True, False) for b in (False, True)]
 
 
+def OPTION_IDS(o):  # noqa: N802 - a pytest ids callable, named like the list it labels
+    return f"bg{o['include_background']}-batch{o['batch']}"
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: f"bg{o['include_background']}-batch{o['batch']}")
+@pytest.mark.parametrize("options", OPTIONS, ids=OPTION_IDS)
 @pytest.mark.parametrize("smooth", [1e-5, 1.0])
 def test_soft_dice_matches_monai(reduction, options, smooth):
     logits, target = _case(1, empty_class=True)
@@ -60,7 +64,7 @@ def test_soft_dice_matches_monai(reduction, options, smooth):
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("alpha,beta", [(0.5, 0.5), (0.3, 0.7), (0.7, 0.3), (1.0, 1.0)])
-@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: f"bg{o['include_background']}-batch{o['batch']}")
+@pytest.mark.parametrize("options", OPTIONS, ids=OPTION_IDS)
 def test_tversky_matches_monai(reduction, alpha, beta, options):
     logits, target = _case(2, empty_class=True)
     probs, mask = logits.softmax(1), dense.one_hot(target, 3).to(f64)
@@ -83,6 +87,22 @@ def test_dice_and_tversky_gradients_match_monai():
         (ga,) = torch.autograd.grad(ours_fn(a), a)
         (gb,) = torch.autograd.grad(theirs_fn(b), b)
         torch.testing.assert_close(ga, gb, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("ignore_index", [255, -100])
+@pytest.mark.parametrize("include_background", [True, False])
+def test_dice_leaves_void_pixels_out_as_monai_does(ignore_index, include_background):
+    logits, target = _case(6)
+    target[:, :3] = ignore_index
+    ours = dense.dice_from_logits(logits, target, ignore_index=ignore_index,
+                                  include_background=include_background)
+    theirs = _monai(DiceLoss, logits, target, "mean", ignore_index=ignore_index,
+                    include_background=include_background)
+    torch.testing.assert_close(ours, theirs.to(f64), rtol=1e-9, atol=1e-12)
+    # and the module from choose_loss leaves them out of both terms
+    module = dense.CEDiceLoss(ignore_index=ignore_index, include_background=include_background)
+    torch.testing.assert_close(module(logits, target), F.cross_entropy(
+        logits, target, ignore_index=ignore_index) + ours)
 
 
 @pytest.mark.parametrize("lambdas", [(1.0, 1.0), (0.5, 2.0)])

@@ -99,7 +99,8 @@ def test_z_loss_is_the_weighted_mean_square_of_log_z_with_padding_left_out():
              for i in range(2)]
     kept = [log_z[i][j] ** 2 for i in range(2) for j in range(5) if not mask[i, j]]
     everything = [v ** 2 for row in log_z for v in row]
-    assert preference.z_loss(logits, 1e-3, mask).item() == pytest.approx(1e-3 * sum(kept) / len(kept))
+    masked = preference.z_loss(logits, 1e-3, mask).item()
+    assert masked == pytest.approx(1e-3 * sum(kept) / len(kept))
     assert preference.z_loss(logits, 1e-3).item() == pytest.approx(1e-3 * sum(everything) / 10)
 
 
@@ -147,7 +148,8 @@ def test_preference_2_a_margin_of_10_nats_at_beta_01():
 
 def test_preference_3_a_shift_leaves_cross_entropy_and_moves_log_z_by_the_shift():
     logits, target = torch.randn(4, 100, dtype=f64), torch.randint(0, 100, (4,))
-    torch.testing.assert_close(F.cross_entropy(logits + 50, target), F.cross_entropy(logits, target))
+    torch.testing.assert_close(F.cross_entropy(logits + 50, target),
+                               F.cross_entropy(logits, target))
     torch.testing.assert_close(torch.logsumexp(logits + 50, -1), torch.logsumexp(logits, -1) + 50)
     assert preference.z_loss(logits + 50) > preference.z_loss(logits)
 

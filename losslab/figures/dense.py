@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -84,7 +83,8 @@ def object_size_explorer() -> widgets.Figure:
                                          ("gradient in that logit (autograd)", "d loss / d z"))):
         panels.append(widgets.Panel(
             title, "z, foreground logit on the object's pixels (or the false alarm's)", ylabel,
-            [widgets.Series(label, xs, lambda obj, smooth, key=key, i=i: curves(obj, smooth)[key][i],
+            [widgets.Series(label, xs,
+                            lambda obj, smooth, key=key, i=i: curves(obj, smooth)[key][i],
                             ("obj", "smooth"), style=style, color=color)
              for label, key, style, color in SERIES],
             xlim=(-6.0, 6.0), xname="z"))

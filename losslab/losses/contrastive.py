@@ -97,6 +97,23 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torc
     return _reduce((per_image + per_text) / 2, reduction)
 
 
+class InfoNCELoss(nn.Module):
+    """:func:`info_nce` as a module: ``InfoNCELoss(temperature)(query, keys)``."""
+
+    def __init__(self, temperature: float = 0.1, reduction: str = "mean"):
+        super().__init__()
+        _check_temperature(temperature)
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
+        self.temperature, self.reduction = temperature, reduction
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        return info_nce(query, keys, self.temperature, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, reduction={self.reduction!r}"
+
+
 class CLIPLoss(nn.Module):
     """CLIP's loss with its learnable logit scale, started at 1 / 0.07 and capped at 100.
 

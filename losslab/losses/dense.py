@@ -7,6 +7,7 @@ only (tensors in, tensors out); the chapter's widget lives in ``losslab.figures.
 from __future__ import annotations
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -95,20 +96,59 @@ def tversky_loss(probs: torch.Tensor, mask: torch.Tensor, alpha: float = 0.5,
     return _reduce(1 - index, reduction)
 
 
-def dice_from_logits(logits: torch.Tensor, target: torch.Tensor, **kwargs) -> torch.Tensor:
-    """Soft Dice of ``softmax(logits, dim=1)`` against class indices ``target`` (N, *spatial)."""
-    return soft_dice_loss(logits.softmax(dim=1), one_hot(target, logits.shape[1]), **kwargs)
+def dice_from_logits(logits: torch.Tensor, target: torch.Tensor,
+                     ignore_index: int | None = None, **kwargs) -> torch.Tensor:
+    """Soft Dice of ``softmax(logits, dim=1)`` against class indices ``target`` (N, *spatial).
+
+    Pixels whose target is ``ignore_index`` count in neither mask. Other keyword arguments go
+    to :func:`soft_dice_loss`.
+    """
+    probs = logits.softmax(dim=1)
+    if ignore_index is None:
+        return soft_dice_loss(probs, one_hot(target, logits.shape[1]).to(probs.dtype), **kwargs)
+    valid = (target != ignore_index).unsqueeze(1).to(probs.dtype)
+    mask = one_hot(target.masked_fill(valid[:, 0] == 0, 0), logits.shape[1]).to(probs.dtype)
+    return soft_dice_loss(probs * valid, mask * valid, **kwargs)
 
 
 def ce_dice_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
                  lambda_ce: float = 1.0, lambda_dice: float = 1.0,
-                 include_background: bool = True, smooth: float = 1e-5) -> torch.Tensor:
+                 include_background: bool = True, smooth: float = 1e-5,
+                 ignore_index: int = -100) -> torch.Tensor:
     """``lambda_ce * cross-entropy + lambda_dice * soft Dice``, both from the same logits.
 
     Cross-entropy gives every pixel a well-behaved gradient from the first step; Dice
     weighs each class by its own size, so a small structure counts as much as a large one.
+    Pixels labelled ``ignore_index`` are left out of both.
     """
-    ce = F.cross_entropy(logits, target, weight=weight)
-    dice = dice_from_logits(logits, target, smooth_nr=smooth, smooth_dr=smooth,
-                            include_background=include_background)
+    ce = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index)
+    dice = dice_from_logits(logits, target, ignore_index=ignore_index, smooth_nr=smooth,
+                            smooth_dr=smooth, include_background=include_background)
     return lambda_ce * ce + lambda_dice * dice
+
+
+class CEDiceLoss(nn.Module):
+    """:func:`ce_dice_loss` as a module: ``CEDiceLoss(weight=...)(logits, target)``.
+
+    ``weight`` (C,) weighs the cross-entropy's classes and moves with ``.to(device)``.
+    """
+
+    def __init__(self, weight: torch.Tensor | None = None, lambda_ce: float = 1.0,
+                 lambda_dice: float = 1.0, include_background: bool = True,
+                 ignore_index: int = -100):
+        super().__init__()
+        self.ignore_index = ignore_index
+        self.register_buffer("weight", None if weight is None else torch.as_tensor(weight))
+        self.lambda_ce, self.lambda_dice = lambda_ce, lambda_dice
+        self.include_background = include_background
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return ce_dice_loss(logits, target, weight=self.weight, lambda_ce=self.lambda_ce,
+                            lambda_dice=self.lambda_dice,
+                            include_background=self.include_background,
+                            ignore_index=self.ignore_index)
+
+    def extra_repr(self) -> str:
+        return (f"lambda_ce={self.lambda_ce}, lambda_dice={self.lambda_dice}, "
+                f"include_background={self.include_background}, "
+                f"ignore_index={self.ignore_index}")

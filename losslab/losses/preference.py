@@ -7,6 +7,7 @@ Math only (tensors in, tensors out); the chapter's widget lives in
 from __future__ import annotations
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -64,6 +65,26 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor,
     logits = beta * dpo_margin(policy_chosen, policy_rejected, ref_chosen, ref_rejected)
     loss = -(1 - label_smoothing) * F.logsigmoid(logits) - label_smoothing * F.logsigmoid(-logits)
     return _reduce(loss, reduction)
+
+
+class DPOLoss(nn.Module):
+    """:func:`dpo_loss` as a module:
+    ``DPOLoss(beta)(policy_chosen, policy_rejected, ref_chosen, ref_rejected)``."""
+
+    def __init__(self, beta: float = 0.1, label_smoothing: float = 0.0, reduction: str = "mean"):
+        super().__init__()
+        if beta <= 0:
+            raise ValueError(f"beta must be > 0; got {beta}")
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
+        self.beta, self.label_smoothing, self.reduction = beta, label_smoothing, reduction
+
+    def forward(self, policy_chosen, policy_rejected, ref_chosen, ref_rejected) -> torch.Tensor:
+        return dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, self.beta,
+                        self.label_smoothing, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, label_smoothing={self.label_smoothing}"
 
 
 def implicit_rewards(policy: torch.Tensor, ref: torch.Tensor, beta: float) -> torch.Tensor:
