@@ -19,7 +19,7 @@ OBJECTS = {
     "large object (64 of 256 pixels)": 8,
     "no object (an empty mask)": 0,
 }
-SMOOTHS = [1e-5, 1e-2, 1.0]
+SMOOTHS = [1e-5, 0.1, 1.0]
 #: Where the moving region sits; for the empty mask it is a 2 × 2 false alarm.
 CORNER = 3
 
