@@ -273,6 +273,88 @@ def every_loss(values: dict[str, str]) -> dict:
             ("its gradient (autograd), same scale", "autograd"): (xs.numpy(), grad / span)}
 
 
+# --- contrastive, dense prediction, preference ------------------------------------------------
+
+def infonce_temperature(values: dict[str, str]) -> dict:
+    """An anchor with its positive at similarity 0.6, one moving negative and N - 2 others
+    (tanh of 0.5 × a seeded normal draw), and a batch of 16 spread from −0.5 to 0.55."""
+    tau = float(values["temperature τ"])
+    n = int(values["batch size N"])
+    others = torch.tanh(0.5 * torch.randn(510, generator=torch.Generator().manual_seed(0),
+                                          dtype=f64))[: n - 2]
+    xs = torch.linspace(-1.0, 1.0, 101, dtype=f64)
+
+    def logits(s):
+        return torch.cat([torch.tensor([0.6], dtype=f64), s.reshape(1), others]) / tau
+
+    value, grad = _per_point(lambda s: F.cross_entropy(logits(s)[None], torch.tensor([0])), xs)
+    weight = np.array([logits(s).softmax(0)[1].item() / tau for s in xs])
+    spread = torch.linspace(-0.5, 0.55, 15, dtype=f64, requires_grad=True)
+    batch = torch.cat([torch.tensor([0.6], dtype=f64), spread]) / tau
+    (g,) = torch.autograd.grad(F.cross_entropy(batch[None], torch.tensor([0])), spread)
+    return {
+        ("InfoNCE loss against one negative's similarity", "InfoNCE"): (xs.numpy(), value),
+        ("gradient in that similarity (autograd)", "autograd"): (xs.numpy(), grad),
+        ("gradient in that similarity (autograd)", "softmax weight / τ"): (xs.numpy(), weight),
+        ("share of the push on each of 15 negatives", "negatives (batch of 16)"): (
+            spread.detach().numpy(), (g / g.sum()).numpy()),
+    }
+
+
+def dense_object_size(values: dict[str, str]) -> dict:
+    """A 16 × 16 image; foreground logit z on a square from pixel 3 (2 × 2 or 8 × 8) and −5
+    elsewhere; the target is that square, or empty. Dice on the foreground channel."""
+    side = {"small": 2, "large": 8, "no": 0}[values["object in the target"].split()[0]]
+    smooth = float(values["Dice smoothing (smooth_nr = smooth_dr)"])
+    square = torch.zeros(16, 16, dtype=torch.bool)
+    square[3:3 + (side or 2), 3:3 + (side or 2)] = True
+    target = (square if side else torch.zeros_like(square)).long()
+
+    def logits(z):
+        fg = torch.where(square, z, torch.tensor(-5.0, dtype=f64))
+        return torch.stack([torch.zeros_like(fg), fg])[None]
+
+    def ce(z):
+        return F.cross_entropy(logits(z), target[None])
+
+    def dice(z):
+        p = torch.sigmoid(logits(z)[0, 1] - logits(z)[0, 0])
+        g = target.to(f64)
+        return 1 - (2 * (p * g).sum() + smooth) / (p.sum() + g.sum() + smooth)
+
+    xs = torch.linspace(-6.0, 6.0, 121, dtype=f64)
+    fns = {"cross-entropy (mean over pixels)": ce, "soft Dice (foreground)": dice,
+           "CE + Dice": lambda z: ce(z) + dice(z)}
+    out = {}
+    for label, fn in fns.items():
+        value, grad = _per_point(fn, xs)
+        out[("loss against the logit on the region", label)] = (xs.numpy(), value)
+        out[("gradient in that logit (autograd)", label)] = (xs.numpy(), grad)
+    return out
+
+
+def dpo_margin(values: dict[str, str]) -> dict:
+    beta = float(values["β"])
+    eps = float(values["label smoothing ε"])
+    xs = torch.linspace(-30.0, 30.0, 241, dtype=f64)
+
+    def dpo(m):
+        return -(1 - eps) * F.logsigmoid(beta * m) - eps * F.logsigmoid(-beta * m)
+
+    value, grad = _per_point(dpo, xs)
+    bce = F.binary_cross_entropy_with_logits(beta * xs, torch.full_like(xs, 1 - eps),
+                                             reduction="none")
+    analytic = beta * (torch.sigmoid(beta * xs) - 1 + eps)
+    return {
+        ("DPO loss against the margin", "DPO −log σ(β m)"): (xs.numpy(), value),
+        ("DPO loss against the margin", "BCE with logits on β m, target 1 − ε"): (
+            xs.numpy(), bce.numpy()),
+        ("gradient in the margin (autograd)", "autograd"): (xs.numpy(), grad),
+        ("gradient in the margin (autograd)", "β (σ(β m) − 1 + ε)"): (xs.numpy(),
+                                                                     analytic.numpy()),
+    }
+
+
 NEW_CHAPTER_EXPECTED = {
     "NLLLoss of a batch against one logit": nll_batch,
     "Poisson NLL against the predicted rate": poisson_rate,
@@ -284,4 +366,7 @@ NEW_CHAPTER_EXPECTED = {
     "What CTC adds up, frame by frame": ctc_frames,
     "Adaptive softmax: head term and cluster term": adaptive_terms,
     "Every loss of torch.nn along one input": every_loss,
+    "InfoNCE: temperature, hard negatives and batch size": infonce_temperature,
+    "Cross-entropy and Dice on a small, a large and an empty mask": dense_object_size,
+    "DPO loss and its gradient against the log-ratio margin": dpo_margin,
 }

@@ -1,6 +1,7 @@
 """Binder's configuration and the launch buttons of the built book.
 
-- ``binder/requirements.txt`` pins what ``requirements.txt`` pins, torch as its CPU wheel
+- ``binder/requirements.txt`` pins what ``requirements.txt`` pins (less the lines marked
+  ``# test-only``, references only the tests use), torch as its CPU wheel
   from PyTorch's CPU index, and nothing unpinned; ``binder/runtime.txt`` asks for a Python
   the package supports; ``binder/postBuild`` is a valid executable script that installs
   the settings file next to it.
@@ -60,27 +61,22 @@ def pins(path: Path) -> dict[str, str]:
     return found
 
 
-TEST_ONLY = "# test-only (not in binder/)"
-
-
-def pins_for_tests_only() -> dict[str, str]:
-    """The pins of requirements.txt below its ``TEST_ONLY`` line (references for the tests)."""
-    text = (ROOT / "requirements.txt").read_text()
-    if TEST_ONLY not in text:
-        return {}
-    found = {}
-    for raw in text.split(TEST_ONLY, 1)[1].splitlines()[1:]:
-        line = raw.split(" #", 1)[0].strip()
-        if line and not line.startswith("#"):
-            req = Requirement(line)
-            found[re.sub(r"[-_.]+", "-", req.name).lower()] = str(req.specifier)
-    return found
+def test_only(path: Path) -> set[str]:
+    """Canonical names of the lines marked ``# test-only`` (references the tests compare
+    against, which Binder does not need)."""
+    marked = set()
+    for raw in path.read_text().splitlines():
+        line, _, comment = raw.partition(" #")
+        if line.strip() and comment.strip().startswith("test-only"):
+            marked.add(re.sub(r"[-_.]+", "-", Requirement(line.strip()).name).lower())
+    return marked
 
 
 def test_binder_pins_are_the_root_pins_with_torch_from_the_cpu_index():
     root, binder = pins(ROOT / "requirements.txt"), pins(BINDER / "requirements.txt")
     assert "torch" in root, "expected requirements.txt to pin torch"
-    root = {k: v for k, v in root.items() if k not in pins_for_tests_only()}
+    for name in test_only(ROOT / "requirements.txt"):
+        root.pop(name)
     expected = dict(root, torch=root["torch"].split("+")[0] + "+cpu")
     missing = {k: v for k, v in expected.items() if k not in binder}
     different = {k: (v, binder[k]) for k, v in expected.items()

@@ -64,3 +64,35 @@ def test_tables_escape_their_cells():
     from losslab.site import tables
     out = tables.html_table(["a"], [["<b>x</b>"]], code_columns=[0]).data
     assert "&lt;b&gt;x&lt;/b&gt;" in out and "<code>" in out
+
+
+def test_the_guide_routes_contrastive_segmentation_and_preference_tasks_to_their_chapters():
+    from pathlib import Path
+
+    import yaml
+
+    from losslab.losses import contrastive, dense, preference
+
+    root = Path(__file__).resolve().parent.parent
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    listed = {c["file"] for part in toc["parts"] for c in part["chapters"]}
+    routes = {"contrastive pairs": ("chapters/contrastive", contrastive.InfoNCELoss),
+              "segmentation": ("chapters/dense", dense.CEDiceLoss),
+              "preference pairs": ("chapters/preference", preference.DPOLoss)}
+    for task, (chapter, module) in routes.items():
+        choice = choosing.choose_loss(task)
+        assert choice.chapter == chapter and chapter in listed
+        assert isinstance(choice.loss, module)
+    # each runs on the shapes its row names
+    q, k = torch.randn(8, 16), torch.randn(8, 16)
+    assert choosing.choose_loss("contrastive pairs").loss(q, k).shape == ()
+    logits, target = torch.randn(2, 3, 8, 8), torch.randint(0, 3, (2, 8, 8))
+    target[:, 0] = 255
+    seg = choosing.choose_loss("segmentation", ignore_index=255,
+                               class_weight=torch.tensor([0.5, 1.0, 2.0])).loss
+    assert torch.isfinite(seg(logits, target))
+    torch.testing.assert_close(seg.weight, torch.tensor([0.5, 1.0, 2.0]))
+    logps = [torch.randn(4) for _ in range(4)]
+    assert choosing.choose_loss("preference pairs").loss(*logps).shape == ()
+    with pytest.raises(ValueError, match=r"class_weight must have shape \(3,\)"):
+        choosing.choose_loss("segmentation", num_classes=3, class_weight=torch.ones(2))

@@ -11,12 +11,21 @@ import pytest
 from expected_new_chapters import NEW_CHAPTER_EXPECTED
 
 from losslab.engine import clipping, widgets
-from losslab.figures import margins, probabilistic, reference, sequences
+from losslab.figures import (
+    contrastive,
+    dense,
+    margins,
+    preference,
+    probabilistic,
+    reference,
+    sequences,
+)
 
 BUILDERS = [probabilistic.nll_explorer, probabilistic.poisson_explorer,
             probabilistic.gaussian_explorer, margins.pair_losses, margins.multi_margin,
             margins.multilabel, margins.triplet_distance, sequences.ctc_explorer,
-            sequences.adaptive_explorer, reference.every_loss]
+            sequences.adaptive_explorer, reference.every_loss,
+            contrastive.temperature_explorer, dense.object_size_explorer, preference.dpo_explorer]
 
 
 def settings(fig: widgets.Figure):

@@ -72,3 +72,17 @@ def test_the_built_reference_page_shows_every_row():
     for name in catalog.CATALOG:
         assert f"nn.{name}</code>" in text, f"{name} is missing from the built reference page"
     assert "the catalog covers exactly these: True" in text
+
+
+def test_the_beyond_table_names_real_functions_and_chapters_in_the_toc():
+    import importlib
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    listed = {c["file"] for part in toc["parts"] for c in part["chapters"]}
+    out = reference.beyond_table().data
+    assert out.count("<tr>") == len(reference.BEYOND) + 1
+    for name, function, _, _, chapter in reference.BEYOND:
+        module, attr = function.split(".")
+        assert callable(getattr(importlib.import_module(f"losslab.losses.{module}"), attr)), name
+        assert chapter in listed, f"{name} points to {chapter}, not in _toc.yml"
+        assert f'<a href="{chapter.split("/")[-1]}.html">' in out

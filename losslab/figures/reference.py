@@ -57,6 +57,47 @@ def reference_table() -> HTML:
                 f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
+#: Losses the course teaches beyond torch.nn: (loss, the course's function, what it is for,
+#: the implementation the tests compare it with, the chapter).
+BEYOND = [
+    ("InfoNCE", "contrastive.info_nce", "embeddings from pairs, in-batch negatives",
+     "cross-entropy over cosines", "chapters/contrastive"),
+    ("NT-Xent (SimCLR)", "contrastive.nt_xent", "self-supervised embeddings from two views",
+     "pytorch-metric-learning NTXentLoss", "chapters/contrastive"),
+    ("CLIP's symmetric loss", "contrastive.CLIPLoss", "two encoders, learnable logit scale",
+     "cross-entropy both ways", "chapters/contrastive"),
+    ("supervised contrastive", "contrastive.supcon", "embeddings with several positives",
+     "pytorch-metric-learning SupConLoss", "chapters/contrastive"),
+    ("soft Dice", "dense.soft_dice_loss", "segmentation, small structures",
+     "MONAI DiceLoss", "chapters/dense"),
+    ("Tversky", "dense.tversky_loss", "segmentation, misses and false alarms weighed apart",
+     "MONAI TverskyLoss", "chapters/dense"),
+    ("CE + Dice", "dense.ce_dice_loss", "segmentation, a common default",
+     "MONAI DiceCELoss", "chapters/dense"),
+    ("DPO", "preference.dpo_loss", "fine-tuning on preference pairs",
+     "an independent implementation in the tests", "chapters/preference"),
+    ("z-loss", "preference.z_loss", "keeping log Z near 0 with large vocabularies",
+     "a plain-Python log-sum-exp", "chapters/preference"),
+]
+
+
+def beyond_table() -> HTML:
+    """The losses beyond torch.nn as HTML, each linked to the chapter that teaches it."""
+    head = "".join(f'<th scope="col">{c}</th>' for c in
+                   ("loss", "in losslab.losses", "for", "tested against", "taught in"))
+    rows = []
+    for name, function, use, reference, chapter in BEYOND:
+        page = chapter.split("/")[-1]
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td><td><code>{html.escape(function)}</code></td>"
+            f"<td>{html.escape(use)}</td><td>{html.escape(reference)}</td>"
+            f'<td><a href="{page}.html">{html.escape(chapter_title(chapter))}</a></td></tr>')
+    return HTML('<div class="losslab-reference" style="overflow-x: auto">'
+                '<table class="table losslab-table"><caption>Losses beyond torch.nn taught in '
+                f"this course</caption><thead><tr>{head}</tr></thead>"
+                f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
 SHIFTS = torch.linspace(-3.0, 3.0, 41, dtype=torch.float64)
 
 

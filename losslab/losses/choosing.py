@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import beyond, claims
+from . import beyond, claims, contrastive, dense, preference
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class Task:
     loss: str
     example: str
     reason: str
+    #: The chapter that teaches it, where it has one of its own (``chapters/<name>``).
+    chapter: str = ""
 
 
 GUIDE: dict[str, Task] = {t.name: t for t in [
@@ -70,10 +72,24 @@ GUIDE: dict[str, Task] = {t.name: t for t in [
     Task("sequence without alignment", "log_softmax over C classes + blank, (T, N, C)",
          "long labels (N, S) and their lengths", "nn.CTCLoss(blank=0)", "speech to text",
          "sums over every alignment of the label to the frames; none needs to be given"),
+    Task("contrastive pairs", "embeddings (N, D) of two views", "none: pair i matches pair i",
+         "InfoNCE: contrastive.InfoNCELoss(temperature=0.1)", "image-caption retrieval",
+         "classifies each view's partner among the batch; the other pairs are its negatives",
+         "chapters/contrastive"),
+    Task("segmentation", "logits (N, C, H, W), no softmax", "long (N, H, W), void = ignore_index",
+         "dense.CEDiceLoss(weight=...)", "tumour masks in scans",
+         "cross-entropy teaches every pixel; Dice keeps small structures in view",
+         "chapters/dense"),
+    Task("preference pairs", "log-probabilities of chosen and rejected responses (N,)",
+         "the same from a frozen reference model", "preference.DPOLoss(beta=0.1)",
+         "tune a chat model on human preferences",
+         "logistic loss on the log-ratio margin: no reward model, no RL loop",
+         "chapters/preference"),
     Task("calibrated probabilities", "C logits, no softmax; then logits / T",
          "long class indices (N,)", "nn.CrossEntropyLoss(), then a temperature fitted by NLL",
          "risk scores read as probabilities",
-         "no pos_weight or class weights (they move the probabilities); T from held-out data"),
+         "no pos_weight or class weights (they move the probabilities); T from held-out data",
+         "chapters/calibration"),
 ]}
 
 
@@ -86,6 +102,7 @@ class LossChoice:
     output: str
     target: str
     reason: str
+    chapter: str = ""
 
 
 def choose_loss(task: str, *, num_classes: int | None = None, positive_rate=None,
@@ -95,7 +112,9 @@ def choose_loss(task: str, *, num_classes: int | None = None, positive_rate=None
 
     ``positive_rate``: for "binary" and "multi-label", the share of positives (a float, or a
     (L,) tensor per label); it sets ``pos_weight = (1 - rate) / rate``. ``class_weight``:
-    (C,) float for "multi-class". Raises ``ValueError`` for an unknown task, listing them.
+    (C,) float for "multi-class" and "segmentation". ``chapter`` of the result names the
+    chapter that teaches the loss, where it has one of its own. Raises ``ValueError`` for an
+    unknown task, listing them.
     """
     if task not in GUIDE:
         raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(GUIDE)}")
@@ -120,13 +139,16 @@ def choose_loss(task: str, *, num_classes: int | None = None, positive_rate=None
         "regression with uncertainty": nn.GaussianNLLLoss,
         "pairwise ranking": lambda: nn.MarginRankingLoss(margin=1.0),
         "sequence without alignment": lambda: nn.CTCLoss(blank=0),
+        "contrastive pairs": lambda: contrastive.InfoNCELoss(temperature=0.1),
+        "segmentation": lambda: dense.CEDiceLoss(weight=class_weight, ignore_index=ignore_index),
+        "preference pairs": lambda: preference.DPOLoss(beta=0.1),
         "calibrated probabilities": nn.CrossEntropyLoss,
     }
-    if task == "multi-class" and class_weight is not None and num_classes is not None \
-            and class_weight.shape != (num_classes,):
+    if task in ("multi-class", "segmentation") and class_weight is not None \
+            and num_classes is not None and class_weight.shape != (num_classes,):
         raise ValueError(f"class_weight must have shape ({num_classes},); "
                          f"got {tuple(class_weight.shape)}")
-    return LossChoice(task, builders[task](), row.output, row.target, row.reason)
+    return LossChoice(task, builders[task](), row.output, row.target, row.reason, row.chapter)
 
 
 # --- the gallery of mistakes -----------------------------------------------------------------
