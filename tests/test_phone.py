@@ -25,7 +25,9 @@ DESKTOP = {"width": 1280, "height": 900}
 OVERFLOW = """() => {
     const width = document.documentElement.clientWidth;
     const over = [];
-    for (const el of document.querySelectorAll('body *')) {
+    // The page's column and its header; the sidebars are drawers, tested by opening them.
+    for (const el of document.querySelectorAll('.bd-main *')) {
+        if (el.closest('.bd-sidebar-secondary, .bd-sidebar-primary, dialog')) continue;
         const r = el.getBoundingClientRect();
         if (r.width === 0 || r.right <= width + 1) continue;
         // Inside something that scrolls or clips sideways, it cannot widen the page.
@@ -53,37 +55,42 @@ VISIBLE_TOOLTIPS = """() => Array.from(document.querySelectorAll('.tooltip'))
     .map(t => t.textContent.trim())"""
 
 
-@contextlib.contextmanager
-def chromium(**options):
-    """Debian's Chromium under Playwright with a fresh profile and the given context options."""
+@pytest.fixture(scope="module")
+def playwright():
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as pw:
+        yield pw
+
+
+@contextlib.contextmanager
+def chromium(pw, **options):
+    """Debian's Chromium with a fresh profile and the given context options."""
     profile = tempfile.mkdtemp(prefix="losslab-phone-")
     try:
-        with sync_playwright() as pw:
-            context = pw.chromium.launch_persistent_context(
-                profile, executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS,
-                **options)
-            try:
-                yield context
-            finally:
-                context.close()
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS,
+            **options)
+        try:
+            yield context
+        finally:
+            context.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def phone():
+def phone(playwright):
     assert (HTML / "index.html").is_file(), "the site is not built; run `make book` first"
-    with serve(HTML) as base, chromium(viewport=PHONE, has_touch=True, is_mobile=True,
-                                       device_scale_factor=3) as context:
+    with serve(HTML) as base, chromium(playwright, viewport=PHONE, has_touch=True,
+                                       is_mobile=True, device_scale_factor=3) as context:
         yield base, context
 
 
 @pytest.fixture(scope="module")
-def desktop():
+def desktop(playwright):
     assert (HTML / "index.html").is_file(), "the site is not built; run `make book` first"
-    with serve(HTML) as base, chromium(viewport=DESKTOP) as context:
+    with serve(HTML) as base, chromium(playwright, viewport=DESKTOP) as context:
         yield base, context
 
 
