@@ -144,8 +144,8 @@ def test_phone_reader_opens_both_drawers_follows_their_links_and_never_scrolls_s
         _tap_outside(page, "primary")
         page.wait_for_timeout(250)
         assert not _drawer_open(page, "primary"), f"{page_name}: the menu did not close"
-        assert page.evaluate(VISIBLE_TOOLTIPS) == [], (
-            f"{page_name}: a tooltip stays on screen after a tap: {page.evaluate(VISIBLE_TOOLTIPS)}")
+        tips = page.evaluate(VISIBLE_TOOLTIPS)
+        assert tips == [], f"{page_name}: a tooltip stays on screen after a tap: {tips}"
 
         # On this page: where the page has sections, the same, and its link scrolls there.
         secondary = page.locator(".secondary-toggle:visible")
