@@ -124,3 +124,22 @@ def test_every_formula_is_on_the_page_drawn():
             css = [link["href"] for link in soup.find_all("link", rel="stylesheet")]
             assert any(h.split("?")[0].endswith(mathsvg.CSS_FILE) for h in css), page.name
     assert typeset > 50, f"only {typeset} formulas on the whole site"
+
+
+def test_the_themes_icon_font_glyphs_become_svg_masks():
+    table = icons.load_icons(icons.theme_fontawesome())
+    sheet = (':root{--pst-icon-lightbulb:"\uf0eb";--pst-icon-admonition-tip:'
+             'var(--pst-icon-lightbulb)}'
+             '.admonition.tip>.admonition-title:after{color:red;content:var(--pst-icon-admonition-tip)}'
+             'a.reference.download:before{content:var(--pst-icon-lightbulb);font:var(--fa-font-solid)}'
+             '.other{content:"x"}')
+    css = icons.glyph_css(sheet, table)
+    rules = [line for line in css.splitlines() if line]
+    assert rules[0].startswith(":root{--ll-glyph-f0eb:url(\"data:image/svg+xml,")
+    lightbulb = table[("fas", "lightbulb")][2]
+    assert lightbulb[:20].replace(" ", "%20") in rules[0] or lightbulb[:20] in rules[0]
+    tip, download = rules[1:]
+    assert tip.startswith(".admonition.tip>.admonition-title:after{content:\"\"!important;")
+    assert "mask:var(--ll-glyph-f0eb)" in tip and "width" not in tip
+    assert download.startswith("a.reference.download:before{") and "width:1em" in download
+    assert ".other" not in css

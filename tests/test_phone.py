@@ -274,18 +274,21 @@ def test_overflow_check_catches_a_wide_line(phone):
 
 
 
-def test_a_chapter_fetches_no_icon_script_and_no_mathjax(desktop):
-    """Formulas and header icons are in the page; only admonition titles still use the
-    theme's icon font (its stylesheet draws them with it)."""
+def test_a_chapter_fetches_no_icon_font_no_icon_script_and_no_mathjax(desktop):
+    """Formulas, header icons and the admonitions' icons are drawn without any of them."""
     page, log = _open(desktop, FOCUS_PAGE)
     try:
         page.wait_for_timeout(1000)
         fetched = page.evaluate(
             "() => performance.getEntriesByType('resource').map(e => e.name)")
-        unwanted = [u for u in fetched if u.split("?")[0].endswith("fontawesome.js")
-                    or "mathjax" in u.lower()]
+        unwanted = [u for u in fetched if "fontawesome" in u.lower() or "mathjax" in u.lower()]
         assert unwanted == [], f"{FOCUS_PAGE} fetched {unwanted}"
         assert page.locator("mjx-container svg").count() > 10, "the formulas are not drawn"
         assert page.locator(".primary-toggle svg.svg-inline--fa").count() == 1
+        titles = page.locator(".admonition > .admonition-title")
+        assert titles.count() > 0, f"{FOCUS_PAGE} has no admonition to check"
+        icon = titles.first.evaluate("""t => { const s = getComputedStyle(t, '::after');
+            return [s.maskImage || s.webkitMaskImage, s.width]; }""")
+        assert icon[0].startswith('url("data:image/svg+xml') and icon[1] != "auto", icon
     finally:
         page.close()

@@ -4,8 +4,10 @@ pydata-sphinx-theme loads ``fontawesome.js`` (Font Awesome Free, 1.49 MB) on eve
 swap each ``<i class="fa-solid fa-bars">`` for an inline SVG in the browser; the site uses
 about fifteen of its icons. After the build, every page gets those SVGs written in
 directly, taken from the same ``fontawesome.js`` the installed theme ships (so the icons
-are the theme's own, at its version), and the script tag is dropped. The theme has no
-option for this, which is why it is done here.
+are the theme's own, at its version), and the script tag is dropped. The few glyphs the
+theme's stylesheet draws with the icon font (admonition titles, download links) become
+SVG masks in ``losslab-icons.css``, so the 156 kB font is not fetched either. The theme
+has no option for this, which is why it is done here.
 
 Font Awesome Free icons: CC BY 4.0, Fonticons, Inc. (https://fontawesome.com/license/free).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import re
 from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
 from sphinx.errors import ExtensionError
 
@@ -30,7 +33,12 @@ NOT_ICON_NAMES = {"fa-solid", "fa-regular", "fa-brands", "fa-lg", "fa-xs", "fa-s
 PACK_START = re.compile(r'var [A-Za-z_$]+=\{')
 PACK_STYLE = re.compile(r'\bd\("(fa[srb])",')
 ENTRY = re.compile(r'(?:"([a-z0-9-]+)"|\b([a-z][a-z0-9]*)):\[(\d+),(\d+),\[[^\]]*\],'
-                   r'"[0-9a-f]+","(M[^"]+)"\]')
+                   r'"([0-9a-f]+)","(M[^"]+)"\]')
+# The theme's stylesheet draws some icons (admonition titles, downloads, external links)
+# as glyphs of the icon font: a rule whose content is one of its --pst-icon-* variables.
+CSS_RULE = re.compile(r'([^{}]+)\{([^{}]*content:var\(--pst-icon-([a-z-]+)\)[^{}]*)\}')
+CSS_VAR = re.compile(r'--pst-icon-([a-z-]+):(?:"\\?([^"]*)"|var\(--pst-icon-([a-z-]+)\))')
+CSS_FILE = "losslab-icons.css"
 
 
 def theme_fontawesome() -> Path:
@@ -56,7 +64,8 @@ def load_icons(script: Path) -> dict[tuple[str, str], tuple[int, int, str]]:
         style = define.group(1)
         for m in ENTRY.finditer(text, start.end(), define.start()):
             name = m.group(1) or m.group(2)
-            icons.setdefault((style, name), (int(m.group(3)), int(m.group(4)), m.group(5)))
+            icons.setdefault((style, name), (int(m.group(3)), int(m.group(4)), m.group(6)))
+            icons.setdefault((style, "U+" + m.group(5)), icons[(style, name)])
     if not icons:
         raise ExtensionError(f"found no icons in {script}: its format is not the one expected")
     return icons
@@ -95,6 +104,66 @@ def inline_icons(html: str, icons) -> tuple[str, list[str]]:
     return ICON.sub(replace, FA_SCRIPT.sub("", html)), missing
 
 
+def theme_stylesheet() -> Path:
+    import pydata_sphinx_theme
+
+    return (Path(pydata_sphinx_theme.__file__).parent / "theme" / "pydata_sphinx_theme"
+            / "static" / "styles" / "pydata-sphinx-theme.css")
+
+
+def _mask(icon: tuple[int, int, str]) -> str:
+    width, height, path = icon
+    svg = (f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}'>"
+           f"<path d='{path}'/></svg>")
+    return 'url("data:image/svg+xml,' + quote(svg, safe=" /:=',.-") + '")'
+
+
+def glyph_css(stylesheet: str, icons) -> str:
+    """Rules that draw the stylesheet's icon-font glyphs as SVG masks instead.
+
+    Each rule of ``stylesheet`` whose ``content`` is a ``--pst-icon-*`` glyph gets a twin
+    with the same selector: no glyph (so the font is never fetched), and the icon's shape
+    as a mask over the text colour, at the glyph's size.
+    """
+    variables: dict[str, str] = {}
+    for m in CSS_VAR.finditer(stylesheet):
+        variables.setdefault(m.group(1), m.group(2) if m.group(2) is not None
+                             else "var:" + m.group(3))
+
+    def codepoint(name: str) -> str | None:
+        for _ in range(5):
+            value = variables.get(name)
+            if value is None or not value.startswith("var:"):
+                break
+            name = value[4:]
+        if not value:
+            return None
+        return f"{ord(value[0]):x}" if not re.fullmatch(r"[0-9a-f]{4}", value) else value
+
+    masks: dict[str, str] = {}
+    rules = []
+    for m in CSS_RULE.finditer(stylesheet):
+        selector, body, name = m.group(1).strip(), m.group(2), m.group(3)
+        point = codepoint(name)
+        icon = next((icons[(style, "U+" + point)] for style in ("fas", "fab", "far")
+                     if point and (style, "U+" + point) in icons), None)
+        if icon is None:
+            continue
+        masks.setdefault(point, _mask(icon))
+        box = "" if "width:" in body or "admonition-title" in selector else (
+            "display:inline-block;width:1em;height:1em;vertical-align:-.125em;")
+        image = f"var(--ll-glyph-{point})"
+        rules.append(f'{selector}{{content:""!important;{box}background-color:currentColor;'
+                     f"-webkit-mask:{image} center/contain no-repeat;"
+                     f"mask:{image} center/contain no-repeat}}")
+    root = ":root{" + ";".join(f"--ll-glyph-{p}:{u}" for p, u in masks.items()) + "}"
+    return "\n".join([root, *rules]) + "\n"
+
+
+def _page_context(app, pagename, templatename, context, doctree) -> None:
+    app.add_css_file(CSS_FILE)
+
+
 def _build_finished(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
@@ -108,8 +177,14 @@ def _build_finished(app, exception) -> None:
             page.write_text(new, encoding="utf-8")
     if missing:
         raise ExtensionError(f"icons not in the theme's Font Awesome: {sorted(missing)}")
+    css = Path(app.outdir) / "_static" / CSS_FILE
+    css.parent.mkdir(parents=True, exist_ok=True)
+    css.write_text("/* The theme's icon-font glyphs drawn as SVG masks (losslab.site.icons). */\n"
+                   + glyph_css(theme_stylesheet().read_text(encoding="utf-8"), icons),
+                   encoding="utf-8")
 
 
 def setup(app):
+    app.connect("html-page-context", _page_context)
     app.connect("build-finished", _build_finished)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
