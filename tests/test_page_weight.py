@@ -139,7 +139,8 @@ def test_the_themes_icon_font_glyphs_become_svg_masks():
     lightbulb = table[("fas", "lightbulb")][2]
     assert lightbulb[:20].replace(" ", "%20") in rules[0] or lightbulb[:20] in rules[0]
     tip, download = rules[1:]
-    assert tip.startswith(".admonition.tip>.admonition-title:after{content:\"\"!important;")
+    assert tip.startswith('.admonition.tip>.admonition-title:after{content:""!important;'
+                          'font-family:inherit!important;')
     assert "mask:var(--ll-glyph-f0eb)" in tip and "width" not in tip
     assert download.startswith("a.reference.download:before{") and "width:1em" in download
     assert ".other" not in css

@@ -153,7 +153,8 @@ def glyph_css(stylesheet: str, icons) -> str:
         box = "" if "width:" in body or "admonition-title" in selector else (
             "display:inline-block;width:1em;height:1em;vertical-align:-.125em;")
         image = f"var(--ll-glyph-{point})"
-        rules.append(f'{selector}{{content:""!important;{box}background-color:currentColor;'
+        rules.append(f'{selector}{{content:""!important;font-family:inherit!important;{box}'
+                     f"background-color:currentColor;"
                      f"-webkit-mask:{image} center/contain no-repeat;"
                      f"mask:{image} center/contain no-repeat}}")
     root = ":root{" + ";".join(f"--ll-glyph-{p}:{u}" for p, u in masks.items()) + "}"
