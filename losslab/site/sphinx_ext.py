@@ -7,6 +7,8 @@ accessible and ready to share.
   script is written once.
 - The theme logs an error when no colour mode was ever chosen; the default becomes
   ``auto`` (follow the reader's system setting).
+- The theme's top navbar stays empty, so each page has one menu and one "On this page"
+  button, the ones the theme's script binds (phone drawers, desktop sidebar toggle).
 - Each widget's output gets the figure drawn at build time (``losslab.engine.svg``) in the
   place the live widget will take, so the page shows every plot at first paint, before
   the widget JavaScript has loaded.
@@ -47,6 +49,14 @@ def _config_inited(app, config) -> None:
     context = dict(config.html_context or {})
     context.setdefault("default_mode", "auto")
     config.html_context = context
+    # pydata-sphinx-theme (0.17) puts a search field in a top navbar unless told otherwise,
+    # and with it a second menu and "On this page" button; its script then binds the hidden
+    # pair, so the visible buttons open nothing on a phone and the desktop menu button
+    # cannot hide the chapter list. The book theme's own header has both buttons and the
+    # sidebar has the search field, so that navbar stays empty.
+    options = dict(config.html_theme_options or {})
+    options.setdefault("navbar_persistent", [])
+    config.html_theme_options = options
     # The widget styles on every page from the start, for the build-time pictures; the
     # favicon and the accessible theme buttons (templates/) come with the package.
     config.html_static_path = [*config.html_static_path, str(ENGINE_CSS)]
