@@ -61,7 +61,7 @@ def pins(path: Path) -> dict[str, str]:
     return found
 
 
-def test_only(path: Path) -> set[str]:
+def marked_test_only(path: Path) -> set[str]:
     """Canonical names of the lines marked ``# test-only`` (references the tests compare
     against, which Binder does not need)."""
     marked = set()
@@ -75,7 +75,7 @@ def test_only(path: Path) -> set[str]:
 def test_binder_pins_are_the_root_pins_with_torch_from_the_cpu_index():
     root, binder = pins(ROOT / "requirements.txt"), pins(BINDER / "requirements.txt")
     assert "torch" in root, "expected requirements.txt to pin torch"
-    for name in test_only(ROOT / "requirements.txt"):
+    for name in marked_test_only(ROOT / "requirements.txt"):
         root.pop(name)
     expected = dict(root, torch=root["torch"].split("+")[0] + "+cpu")
     missing = {k: v for k, v in expected.items() if k not in binder}

@@ -92,10 +92,12 @@ def beyond_table() -> HTML:
             f"<tr><td>{html.escape(name)}</td><td><code>{html.escape(function)}</code></td>"
             f"<td>{html.escape(use)}</td><td>{html.escape(reference)}</td>"
             f'<td><a href="{page}.html">{html.escape(chapter_title(chapter))}</a></td></tr>')
+    # Named by aria-label, not a <caption>: in the dark theme the theme paints HTML outputs
+    # light, and a caption takes the theme's muted text colour, too faint on that.
     return HTML('<div class="losslab-reference" style="overflow-x: auto">'
-                '<table class="table losslab-table"><caption>Losses beyond torch.nn taught in '
-                f"this course</caption><thead><tr>{head}</tr></thead>"
-                f"<tbody>{''.join(rows)}</tbody></table></div>")
+                '<table class="table losslab-table" '
+                'aria-label="Losses beyond torch.nn taught in this course">'
+                f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
 SHIFTS = torch.linspace(-3.0, 3.0, 41, dtype=torch.float64)
