@@ -154,7 +154,7 @@ def temperature_explorer(values: dict[str, str]) -> dict:
         (scores, "ECE (15 bins)"): (ts, ece),
         (scores, "NLL at T"): (one, np.array([nll[i]])),
         (scores, "ECE at T"): (one, np.array([ece[i]])),
-        (scores, "T fitted on validation"): (np.array([fitted, fitted]), np.array([0.0, 1.2])),
+        (scores, "T fitted on validation"): (np.array([fitted, fitted]), np.array([0.0, 1.45])),
         ("d NLL / d T", "autograd"): (ts, grad),
         ("d NLL / d T", "closed form"): (ts, grad),
         ("d NLL / d T", "at T"): (one, np.array([grad[i]])),

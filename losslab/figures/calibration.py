@@ -15,6 +15,8 @@ from ..losses import calibration, training
 TEMPERATURES = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.5, 4.0]
 T_GRID = torch.linspace(0.5, 4.0, 71, dtype=torch.float64)
 N_BINS = 10
+#: The top of the NLL and ECE panel: above the largest NLL of the three models on T_GRID.
+SCORES_TOP = 1.45
 MODELS = list(training.CALIBRATION_LOSSES)
 
 
@@ -99,10 +101,11 @@ def _temperature_explorer() -> widgets.Figure:
                            kind="points", color=0),
             widgets.Series("ECE at T", lambda t, **_: np.array([t]), point("ece"), ("model", "t"),
                            kind="points", color=2),
-            widgets.Series("T fitted on validation", fitted, lambda model: np.array([0.0, 1.2]),
-                           ("model",), style="dotted", color=5),
+            widgets.Series("T fitted on validation", fitted,
+                           lambda model: np.array([0.0, SCORES_TOP]), ("model",), style="dotted",
+                           color=5),
         ],
-        ylim=(0.0, 1.2),
+        ylim=(0.0, SCORES_TOP),
     )
     gradient = widgets.Panel(
         "d NLL / d T", "temperature T", "d NLL / d T",

@@ -67,7 +67,8 @@ def _line_fits() -> widgets.Figure:
             widgets.Series("Huber(δ)", ends, line("Huber"), ("step", "delta"), style="dashed",
                            color=2),
         ],
-        xlim=(-0.1, 5.1), ylim=(-2.0, 28.0),
+        # every line of every step and δ fits in (from -2.8 to 29.3)
+        xlim=(-0.1, 5.1), ylim=(-3.5, 30.5),
     )
     losses = widgets.Panel(
         "training loss / its value at step 0", "step", "loss / loss at step 0",
