@@ -356,7 +356,7 @@ def gaussian_nll(mean, target, log_var, full=False, reduction="mean"):
 
 # The mean fitted with MSE, and one variance for every x: the variance cannot track the noise.
 GAUSSIAN_CONSTANT_VARIANCE = '''
-def fit_variance_model(x, y, steps=400, lr=0.03):
+def fit_variance_model(x, y, steps=200, lr=0.05):
     design = torch.stack([x, torch.ones_like(x)], dim=1)
     line = torch.linalg.lstsq(design, y.unsqueeze(1)).solution.squeeze(1)
     log_var = torch.log(((y - design @ line) ** 2).mean())

@@ -135,7 +135,7 @@ def _judge_extreme(inputs, outputs):
 GRID = torch.linspace(0.1, 1.9, 19)
 
 
-def heteroscedastic(gen, n=512):
+def heteroscedastic(gen, n=256):
     """``y = w x + b + noise`` on x in [0, 2], noise std ``s0 + s1 x`` (grows with x)."""
     w = float(torch.rand((), generator=gen)) * 2 - 1
     b = float(torch.rand((), generator=gen)) * 2 - 1

@@ -10,8 +10,8 @@ from ..probes.large_vocab import PROBES
 from . import Check, CheckFailed
 
 FUNCTION = "linear_cross_entropy"
-# The memory case: the full logits would be N x V float32 = 64 MiB.
-MEMORY_SHAPE = (1024, 32, 16384)
+# The memory case: the full logits would be N x V float32 = 32 MiB.
+MEMORY_SHAPE = (512, 16, 16384)
 MEMORY_CHUNK = 64
 
 

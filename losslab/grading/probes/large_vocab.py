@@ -7,7 +7,7 @@ those made outside any operator (a tensor freed by Python, or inside an
 These are the records ``torch.profiler``'s own memory timeline is built from. On a GPU the
 peak comes from the CUDA allocator's counters.
 
-The profiler is imported when this module is, before any student code runs.
+The profiler is imported and started once when this module is, before any student code runs.
 """
 
 from __future__ import annotations
@@ -88,5 +88,18 @@ def probe_memory(p, inputs):
         out[f"memory{i}"] = {"peak": int(peak), "allocated": int(allocated)}
     return out
 
+
+def _warm_up() -> None:
+    """Start and stop the profiler once, when the sandbox starts: its first session sets up
+    the profiling library (about a second of CPU), which the memory check's time limit should
+    not count."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True):
+        torch.zeros(1)
+
+
+# Only in the grader's sandbox, where this package is bound as ``losslab_probes``: Validate
+# has no such limit, and the grader's own process never probes.
+if __package__ == "losslab_probes":
+    _warm_up()
 
 PROBES = {"value": probe_value, "gradient": probe_gradient, "memory": probe_memory}
