@@ -44,7 +44,8 @@ def probe_accumulate(p, inputs):
             tensors = [v for v in (*args, *kwargs.values()) if isinstance(v, _Tensor)]
             rows.append(int(tensors[0].shape[0]) if tensors and tensors[0].dim() > 0 else -1)
 
-        model.register_forward_pre_hook(count_rows, with_kwargs=True)
+        # On the embedding, which every call of the model reaches, model(x) or model.forward(x).
+        model[0].register_forward_pre_hook(count_rows, with_kwargs=True)
         batches = [(p.tensor(x), p.tensor(y)) for x, y in zip(case["inputs"], case["targets"])]
         out[f"loss{i}"] = p.call("accumulate_gradients", model, batches,
                                  pad_index=case["pad_index"])
