@@ -248,11 +248,12 @@ def _paint_run(context, url: str, throttle: float) -> dict:
     return result
 
 
-def first_paint() -> None:
+def first_paint(only: list[str] | None = None) -> None:
     """From navigation: DOMContentLoaded, a visible plot, figures ready, a live plot (first
-    key press that redraws); layout shift; desktop and 4x CPU."""
+    key press that redraws); layout shift; desktop and 4x CPU. ``only``: these pages."""
     html = ROOT / "_build" / "html"
-    pages = [n for n in site_pages() if "ll-slot" in (html / n).read_text()]
+    pages = [n for n in site_pages() if "ll-slot" in (html / n).read_text()
+             and (not only or n in only)]
     print(f"\nfirst paint: ms from navigation, median [min-max] of {PAINT_RUNS} cold loads")
     keys = ("dcl", "visible", "ready", "live", "shift")
     print(f"{'page':26} {'CPU':>4} {'DOMContentLoaded':>17} {'plot visible':>17} "
@@ -287,8 +288,17 @@ def first_paint() -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Every part, or only those named: ``build``, ``weights`` (with latency), ``paint``."""
-    parts = {"build": build_times, "weights": page_weights_and_latency, "paint": first_paint}
+    """Every part, or only those named: ``build``, ``weights`` (with latency), ``paint``;
+    ``--pages a.html,b.html`` limits ``paint`` to those pages."""
+    only = None
+    if "--pages" in argv:
+        at = argv.index("--pages")
+        if at + 1 >= len(argv):
+            raise SystemExit("--pages needs a comma-separated list of pages")
+        only = argv[at + 1].split(",")
+        argv = argv[:at] + argv[at + 2:]
+    parts = {"build": build_times, "weights": page_weights_and_latency,
+             "paint": lambda: first_paint(only)}
     unknown = [a for a in argv if a not in parts]
     if unknown:
         raise SystemExit(f"unknown part(s) {unknown}; choose from {sorted(parts)}")

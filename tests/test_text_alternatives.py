@@ -181,11 +181,11 @@ def test_a_gradient_negative_everywhere_never_has_a_positive_highest_value():
 
 
 def test_a_change_is_announced_briefly():
-    """After a control moves, the live region says the new value and the marked points,
-    not every curve of every panel."""
-    from losslab.figures import binary
+    """After a control moves, the live region says the new value and the marked points
+    that moved with it, not every curve of every panel."""
+    from losslab.figures import multiclass
 
-    fig = binary.bce_explorer()
+    fig = multiclass.three_logits()
     idx = [c.index for c in fig.controls]
     idx[0] = (idx[0] + 1) % len(fig.controls[0].values)
     (said, texts) = lossplot_js.calls(
@@ -193,11 +193,13 @@ def test_a_change_is_announced_briefly():
         ("describe", [lossplot_js.state_of(fig, idx), idx]))
     control = fig.plot.spec["controls"][0]
     assert said.startswith(f"{control['label']} {control['labels'][idx[0]]}."), said
-    points = [s["label"] for p in fig.plot.spec["panels"] for s in p["series"]
-              if s["kind"] == "points"]
-    assert points and all(f"{label}: " in said for label in points), said
-    assert len(said) < 0.5 * len(" ".join(texts)) and len(said) < 200, said
-    assert "lowest" not in said, said
+    markers = [(p["title"], s["label"]) for p in fig.plot.spec["panels"] for s in p["series"]
+               if s["kind"] == "points" and 0 in s["dims"] and s["n"] <= 2]
+    assert markers, "expected a marked point that moves with the first control"
+    for title, label in markers:
+        assert f"{title}, {label}: " in said, said
+    assert "lowest" not in said and len(said) < 160, said
+    assert len(said) < 0.3 * len(" ".join(texts)), said
 
 
 def test_build_time_words_are_the_live_words():

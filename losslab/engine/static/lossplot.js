@@ -185,15 +185,21 @@ export function panelText(fig, p, idx) {
 }
 
 // What a screen reader hears after a control moves: the new value, then the marked points
-// (the "points" series) of each panel, not every curve.
+// that moved with it (the "points" series of one or two points that depend on the control;
+// failing those, the first "points" series that does), not every curve.
 export function announcement(fig, i, idx) {
   const c = fig.spec.controls[i];
   const parts = [`${c.label} ${c.labels[idx[i]]}`];
+  const moved = [];
   for (const panel of fig.spec.panels) {
     for (const s of panel.series) {
-      if (!s.summary.points) continue;
-      parts.push(`${panel.title}, ${describeSeries(fig, s, frameOf(fig.spec.controls, s.dims, idx), panel.xname)}`);
+      if (s.summary.points && s.dims.includes(i)) moved.push([panel, s]);
     }
+  }
+  const markers = moved.filter(([, s]) => s.summary.points <= 2);
+  for (const [panel, s] of markers.length ? markers : moved.slice(0, 1)) {
+    const frame = frameOf(fig.spec.controls, s.dims, idx);
+    parts.push(`${panel.title}, ${describeSeries(fig, s, frame, panel.xname)}`);
   }
   return parts.join(". ") + ".";
 }
