@@ -376,16 +376,21 @@ def check_chapter(context, lab: Lab) -> None:
     handle = figure.locator(".ll-control input[type=range]").first
     assert handle.count() == 1, f"expected a slider in {CHAPTER}'s first widget, found none"
     handle.focus()
-    page.keyboard.press("ArrowRight")
+    # Right, unless the slider starts at its last value.
+    at_end = handle.evaluate("n => n.value === n.max")
+    page.keyboard.press("ArrowLeft" if at_end else "ArrowRight")
     try:
         page.wait_for_function(
             "([el, before]) => el.getAttribute('data-frame') !== before",
             arg=[plot.element_handle(), before], timeout=15_000)
     except Exception as exc:
+        seen = handle.evaluate("n => [n.value, n.max, document.activeElement === n, "
+                               "document.activeElement.className]")
         raise AssertionError(
             f"expected the plot's data-frame to change from {before!r} when the slider "
-            f"moved right in JupyterLab; it stayed {plot.get_attribute('data-frame')!r}"
-        ) from exc
+            f"moved {'left' if at_end else 'right'} in JupyterLab; it stayed "
+            f"{plot.get_attribute('data-frame')!r} (slider value, max, focused, focus: "
+            f"{seen})") from exc
     moved = plot.get_attribute("data-frame")
     control = moved.split(",").index(next(
         a for a, b in zip(moved.split(","), before.split(",")) if a != b))

@@ -315,7 +315,9 @@ export function figureMarkup(fig, idx, uid, live) {
     "data-frame": idx.join(","), "data-values": JSON.stringify(valuesAt(spec, idx)),
   };
   const liveRegion = live ? '<p class="ll-sr-only ll-announce" aria-live="polite"></p>' : "";
-  const controlBox = controls ? `<div class="ll-controls">${controls}</div>` : "";
+  // JupyterLab's notebook shortcuts (an arrow key moves between cells) stay out of the
+  // controls, so the keys move the control that has focus.
+  const controlBox = controls ? `<div class="ll-controls" data-lm-suppress-shortcuts="true">${controls}</div>` : "";
   return `${controlBox}<div ${attrs(plot)}><div class="ll-panels">${figures}</div>${liveRegion}</div>`;
 }
 
@@ -376,8 +378,16 @@ function render({ model, el: host }) {
     announceTimer = setTimeout(() => { live.textContent = announcement(fig, i, idx); }, ANNOUNCE_DELAY_MS);
   }
 
-  // A control moved here: set the trait (synced to the kernel where there is one).
+  // A key pressed on a control is the control's: a page or notebook handler further up
+  // (JupyterLab moves between cells on arrow keys) never hears it.
   const listeners = [];
+  const box = root.querySelector(".ll-controls");
+  if (box) {
+    const keep = (e) => e.stopPropagation();
+    box.addEventListener("keydown", keep);
+    listeners.push(() => box.removeEventListener("keydown", keep));
+  }
+  // A control moved here: set the trait (synced to the kernel where there is one).
   spec.controls.forEach((c, i) => {
     const input = inputs[i];
     const onInput = () => {
