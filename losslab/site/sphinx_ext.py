@@ -172,7 +172,8 @@ def _slim_state(js) -> dict:
         if is_figure(model):
             for key in UNREAD:
                 model["state"].pop(key, None)
-    js.attributes["body"] = json.dumps(doc, separators=(",", ":"))
+    # "</" written as "<\/" (the same JSON), so no text in a label can end the script early.
+    js.attributes["body"] = json.dumps(doc, separators=(",", ":")).replace("</", "<\\/")
     return state
 
 
