@@ -25,10 +25,11 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
-# The JavaScript the site serves itself: MathJax, requirejs, the html-manager embed bundle,
-# anywidget's AMD module and our loader configuration.
+# The JavaScript the site serves itself: MathJax and the widget runtime (the figures' front
+# end and the module that brings them to life from the page's widget state).
 assets: $(WIDGET_ASSETS)
-$(WIDGET_ASSETS): $(VENV_STAMP) $(NODE_STAMP) losslab/site/assets.py losslab/site/static/widget-loader.js
+$(WIDGET_ASSETS): $(VENV_STAMP) $(NODE_STAMP) losslab/site/assets.py losslab/site/static/widget-loader.js \
+		losslab/engine/static/lossplot.js
 	$(PY) -m losslab.site.assets site_assets
 	touch $@
 

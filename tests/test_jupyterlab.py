@@ -5,7 +5,8 @@ files a learner opens, with the JupyterLab settings ``binder/postBuild`` install
 
 - a chapter's ``.md`` opens as a notebook at ``lab/tree/chapters/<name>.md`` (the URL of
   the book's Binder button), every cell runs without an error, its widget draws its curves
-  and redraws them when a slider moves;
+  and redraws them when a slider moves; Python reads the moved control, and a control set
+  from Python moves the slider and redraws the plot (the kernel's model is synced);
 - an assignment opens, nbgrader's Validate toolbar button runs, and its verdict says the
   blank release fails and a solved copy passes.
 
@@ -372,20 +373,71 @@ def check_chapter(context, lab: Lab) -> None:
 
     plot = figure.locator(".losslab-plot")
     before = plot.get_attribute("data-frame")
-    handle = figure.locator(".widget-hslider .noUi-handle").first
+    handle = figure.locator(".ll-control input[type=range]").first
     assert handle.count() == 1, f"expected a slider in {CHAPTER}'s first widget, found none"
     handle.focus()
-    page.keyboard.press("ArrowRight")
+    # Right, unless the slider starts at its last value.
+    at_end = handle.evaluate("n => n.value === n.max")
+    page.keyboard.press("ArrowLeft" if at_end else "ArrowRight")
     try:
         page.wait_for_function(
             "([el, before]) => el.getAttribute('data-frame') !== before",
             arg=[plot.element_handle(), before], timeout=15_000)
     except Exception as exc:
+        seen = handle.evaluate("n => [n.value, n.max, document.activeElement === n, "
+                               "document.activeElement.className]")
         raise AssertionError(
             f"expected the plot's data-frame to change from {before!r} when the slider "
-            f"moved right in JupyterLab; it stayed {plot.get_attribute('data-frame')!r}"
-        ) from exc
+            f"moved {'left' if at_end else 'right'} in JupyterLab; it stayed "
+            f"{plot.get_attribute('data-frame')!r} (slider value, max, focused, focus: "
+            f"{seen})") from exc
+    moved = plot.get_attribute("data-frame")
+    control = moved.split(",").index(next(
+        a for a, b in zip(moved.split(","), before.split(",")) if a != b))
+    check_set_from_python(page, panel, plot, control, int(moved.split(",")[control]))
     page.close()
+
+
+# Run in a new cell after the chapter: the chapter's first figure, read and set from Python.
+FROM_PYTHON = """from ipywidgets import Widget
+from losslab.engine.widgets import Figure
+fig = next(w for w in list(Widget.widgets.values()) if isinstance(w, Figure))
+print("read", [c.index for c in fig.controls])
+fig.controls[{i}].index = {to}
+print("set", fig.controls[{i}].shown)"""
+
+
+def check_set_from_python(page, panel, plot, i: int, moved_to: int) -> None:
+    """Python sees the slider the browser moved, and a value set in Python redraws the plot."""
+    to = 0 if moved_to != 0 else 1
+    panel.locator(".jp-Cell").last.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    page.keyboard.press("Enter")
+    page.keyboard.insert_text(FROM_PYTHON.format(i=i, to=to))
+    page.keyboard.press("Shift+Enter")
+    out = panel.locator(".jp-Cell").nth(-2).locator(".jp-OutputArea-output")
+    try:
+        out.filter(has_text="set").first.wait_for(timeout=60_000)
+    except Exception as exc:
+        raise AssertionError(
+            f"expected the new cell to print what Python reads of the figure's controls; "
+            f"its output reads {out.all_inner_texts()!r}") from exc
+    text = " ".join(out.all_inner_texts())
+    read = re.search(r"read \[([\d, ]*)\]", text)
+    assert read and int(read.group(1).split(",")[i]) == moved_to, (
+        f"expected Python to read control {i} at {moved_to} after the slider moved; "
+        f"the cell printed {text!r}")
+    try:
+        page.wait_for_function(
+            "([el, i, to]) => el.getAttribute('data-frame').split(',')[i] === String(to)",
+            arg=[plot.element_handle(), i, to], timeout=15_000)
+    except Exception as exc:
+        raise AssertionError(
+            f"expected control {i} set to {to} from Python to redraw the plot; its data-frame "
+            f"stayed {plot.get_attribute('data-frame')!r}") from exc
+    slider = plot.locator("xpath=..").locator(f"[data-control='{i}']")
+    assert slider.input_value() == str(to), "the slider did not move to the value set in Python"
 
 
 def validate(context, lab: Lab, path: str, workspace: str) -> tuple[str, str]:

@@ -3,7 +3,7 @@
 The site is served on 127.0.0.1 under a sub-path, as a project site is. Every page
 must load with no console error and no request to any other host; every control of
 every widget, moved with the keyboard, must redraw the curves to the values torch
-computes for the new setting.
+computes for the new setting, and say them.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 import yaml
 from browser import PageLog, axe_violations, browser, open_page, serve
 from expected_curves import EXPECTED
+from test_text_alternatives import check_sentence
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
@@ -133,8 +134,21 @@ def to_pixels(item, x, y):
 
 
 def assert_curves_match(plot, title: str):
+    """The drawn curves, and the numbers their text alternative says, are torch's."""
     values = json.loads(plot.get_attribute("data-values"))
     expected = EXPECTED[title](values)
+    panels = plot.evaluate("""(plot) => Array.from(plot.querySelectorAll('figure.ll-figure'),
+        fig => ({title: fig.querySelector('.ll-title').textContent,
+                 xname: fig.querySelector('svg.ll-panel').dataset.xname,
+                 said: fig.querySelector('.ll-desc').textContent,
+                 kinds: Object.fromEntries(Array.from(fig.querySelectorAll('.ll-series'),
+                     n => [n.dataset.label, n.classList.contains('ll-points') ? 'points'
+                                                                              : 'line']))}))""")
+    for panel in panels:
+        for label, kind in panel["kinds"].items():
+            x, y = (np.asarray(a, dtype=float) for a in expected[(panel["title"], label)])
+            check_sentence(panel["said"], label, panel["xname"], np.broadcast_to(x, y.shape),
+                           y, kind, f"{title} / {panel['title']} at {values}")
     drawn = drawn_series(plot)
     assert {(d["title"], d["label"]) for d in drawn} == set(expected), (
         f"{title}: drawn series differ from the expected ones"
@@ -154,34 +168,43 @@ def assert_curves_match(plot, title: str):
         )
 
 
+CONTROL_KINDS = {"ll-slider": "slider", "ll-dropdown": "dropdown", "ll-toggle": "toggle"}
+CONTROL_INPUT = {"slider": "input[type=range]", "dropdown": "select",
+                 "toggle": "input[type=checkbox]"}
+
+
+def control_kind(control) -> str:
+    cls = control.get_attribute("class").split()
+    kinds = [CONTROL_KINDS[c] for c in cls if c in CONTROL_KINDS]
+    assert len(kinds) == 1, f"a control with classes {cls}"
+    return kinds[0]
+
+
 def assert_control_speaks(page, control, kind: str, label: str, shown: str, where: str):
-    """The control's accessible name is its visible label; a slider says the shown value."""
-    target = {"slider": ".noUi-handle", "dropdown": "select",
-              "toggle": "input[type=checkbox]"}[kind]
-    node = control.locator(target)
-    name = node.evaluate("""n => {
-        const ids = (n.getAttribute('aria-labelledby') || '').split(' ').filter(Boolean);
-        if (ids.length) return ids.map(i => document.getElementById(i).textContent).join(' ');
-        if (n.getAttribute('aria-label')) return n.getAttribute('aria-label');
-        return n.labels && n.labels.length ? n.labels[0].textContent : '';
-    }""").strip()
-    shown_label = ".widget-label-basic" if kind == "toggle" else ".widget-label"
-    visible = control.locator(shown_label).first.inner_text().strip()
+    """A native control named by its visible label; a slider says and shows its value."""
+    node = control.locator(CONTROL_INPUT[kind])
+    assert node.count() == 1, f"{where}: {label!r} is not one native {kind}"
+    name, visible, disabled = node.evaluate("""n => [
+        n.labels && n.labels.length === 1 ? n.labels[0].textContent : null,
+        n.labels && n.labels.length === 1 ? n.labels[0].innerText : null, n.disabled]""")
     assert name == visible == label, (
         f"{where}: {kind} is named {name!r}, shows the label {visible!r}, expected {label!r}")
+    assert not disabled, f"{where}: {label!r} is disabled in the live figure"
     if kind == "slider":
         said = node.get_attribute("aria-valuetext")
-        readout = control.locator(".widget-readout")
-        assert said == shown == readout.inner_text().strip(), (
+        output = control.locator("output")
+        assert said == shown == output.inner_text().strip(), (
             f"{where}: slider {label!r} announces {said!r}, shows "
-            f"{readout.inner_text()!r}, expected {shown!r}")
-        assert readout.get_attribute("contenteditable") != "true", (
-            f"{where}: the readout of {label!r} is an editable box that edits nothing")
+            f"{output.inner_text()!r}, expected {shown!r}")
+    elif kind == "dropdown":
+        assert node.evaluate("n => n.options[n.selectedIndex].textContent") == shown
+    else:
+        assert node.is_checked() == (shown == "on"), f"{where}: {label!r} shows {shown!r}"
 
 
 def assert_text_alternative(plot, values: dict, where: str):
     """Each panel's description names every series with its key values at this setting."""
-    descs = plot.locator(".ll-desc").all_inner_texts()
+    descs = plot.locator(".ll-desc").all_text_contents()
     titles = plot.locator(".ll-title").all_inner_texts()
     labels = plot.locator(".ll-key-text").all_inner_texts()
     assert len(descs) == len(titles) > 0, (
@@ -190,16 +213,20 @@ def assert_text_alternative(plot, values: dict, where: str):
     for label in labels:
         assert label + ":" in text, f"{where}: the text alternative never mentions {label!r}"
     assert re.search(r"\d", text), f"{where}: the text alternative gives no value: {text!r}"
+    # Read once: as each picture's description, and nowhere else on the way through.
     ids = plot.locator("svg.ll-panel").evaluate_all(
-        "ss => ss.map(s => document.getElementById(s.getAttribute('aria-describedby')) !== null)")
-    assert all(ids), f"{where}: a panel's aria-describedby points nowhere"
+        "ss => ss.map(s => { const d = document.getElementById(s.getAttribute('aria-describedby'));"
+        " return d !== null && d.hidden && d.classList.contains('ll-desc'); })")
+    assert ids and all(ids), f"{where}: a panel's description is missing or read in the flow"
+    shown = plot.evaluate("p => p.innerText")
+    assert not any(d in shown for d in descs), f"{where}: a description is also shown as text"
 
 
 def assert_build_time_picture_matches(page, i: int, plot, where: str):
     """The picture drawn at build time (Python) is the live plot's first frame (JS)."""
     static = page.locator(".ll-slot .ll-static .losslab-plot").nth(i)
-    assert static.locator(".ll-desc").all_inner_texts() == \
-        plot.locator(".ll-desc").all_inner_texts(), f"{where}: the texts differ"
+    assert static.locator(".ll-desc").all_text_contents() == \
+        plot.locator(".ll-desc").all_text_contents(), f"{where}: the texts differ"
     for a, b in zip(drawn_series(static), drawn_series(plot), strict=True):
         assert (a["title"], a["label"]) == (b["title"], b["label"])
         for axis in ("x", "y", "px", "py"):
@@ -211,14 +238,12 @@ def assert_build_time_picture_matches(page, i: int, plot, where: str):
 
 
 def move(page, control, kind: str, forward: bool):
+    control.locator(CONTROL_INPUT[kind]).focus()
     if kind == "slider":
-        control.locator(".noUi-handle").focus()
         page.keyboard.press("ArrowRight" if forward else "ArrowLeft")
     elif kind == "dropdown":
-        control.locator("select").focus()
         page.keyboard.press("ArrowDown" if forward else "ArrowUp")
     else:
-        control.locator("input[type=checkbox]").focus()
         page.keyboard.press("Space")
 
 
@@ -237,19 +262,17 @@ def test_every_control_moves_the_curves_to_torch_values(site, page_name):
             )
             assert_curves_match(plot, title)
             assert_build_time_picture_matches(page, i, plot, f"{page_name}: {title}")
-            controls = fig.locator(".widget-hslider, .widget-dropdown, .widget-checkbox")
+            controls = fig.locator(".ll-control")
             values = json.loads(plot.get_attribute("data-values"))
             assert controls.count() == len(values)
             assert_text_alternative(plot, values, f"{page_name}: {title}")
             for c in range(controls.count()):
                 control = controls.nth(c)
-                cls = control.get_attribute("class")
-                kind = ("slider" if "widget-hslider" in cls
-                        else "dropdown" if "widget-dropdown" in cls else "toggle")
+                kind = control_kind(control)
                 label = list(values)[c]
                 assert_control_speaks(page, control, kind, label, values[label],
                                       f"{page_name}: {title}")
-                described = plot.locator(".ll-desc").all_inner_texts()
+                described = plot.locator(".ll-desc").all_text_contents()
                 drawn_before = [d["d"] for d in drawn_series(plot)]
                 before = plot.get_attribute("data-frame")
                 move(page, control, kind, forward=True)
@@ -265,8 +288,16 @@ def test_every_control_moves_the_curves_to_torch_values(site, page_name):
                                       f"{page_name}: {title} after a move")
                 # (pos_weight, say, changes nothing while the label is 0: then nor do the words)
                 redrawn = [d["d"] for d in drawn_series(plot)] != drawn_before
-                assert not redrawn or plot.locator(".ll-desc").all_inner_texts() != described, (
+                assert not redrawn or plot.locator(".ll-desc").all_text_contents() != described, (
                     f"{page_name}: {title}: moving {label!r} left the text alternative as it was")
+                if c == 0:
+                    # Announced briefly once the reader stops: the new value, the marked points.
+                    page.wait_for_function(
+                        "p => p.querySelector('.ll-announce').textContent.length > 0",
+                        arg=plot.element_handle(), timeout=5_000)
+                    said = plot.locator(".ll-announce").text_content()
+                    assert said.startswith(f"{label} {values[label]}.") and len(said) < 240, (
+                        f"{page_name}: {title}: after a move the reader hears {said!r}")
         assert log.console_errors == [] and log.page_errors == []
     finally:
         page.close()
@@ -350,10 +381,11 @@ def test_every_widget_opens_with_its_curves_in_view(site, page_name):
 
 @pytest.mark.parametrize("page_name", _widget_pages()[:3])
 def test_every_figure_is_drawn_before_any_widget_javascript(site, page_name):
-    """With the widget runtime refused, each figure still shows its curves (built in)."""
+    """With the widget runtime refused, each figure still shows its curves and its controls'
+    values (built in), the controls disabled."""
     base, context = site
     log = PageLog()
-    page = open_page(context, base + page_name, log, block=("embed-amd.js",))
+    page = open_page(context, base + page_name, log, block=("widget-loader.js",))
     try:
         views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
         static = page.locator(".ll-slot .ll-static")
@@ -366,6 +398,9 @@ def test_every_figure_is_drawn_before_any_widget_javascript(site, page_name):
                 "n.querySelector('circle')).length")
             assert drawn > 0, f"{page_name}: figure {i} has no curve before the widgets load"
             assert fig.locator(".ll-desc").count() > 0
+            inputs = fig.locator(".ll-control :is(input, select)")
+            assert inputs.count() == fig.locator(".ll-control").count()
+            assert all(inputs.nth(k).is_disabled() for k in range(inputs.count()))
         assert page.locator(".losslab-figure .losslab-plot").count() == 0
     finally:
         page.close()
@@ -429,8 +464,7 @@ def test_axe_reports_what_it_should(site):
 def test_controls_show_focus_have_big_targets_and_panels_share_one_text_scale(site, page_name):
     page, log, views = load(site, page_name, color_scheme="dark")
     try:
-        targets = page.locator(".losslab-figure :is(.noUi-handle, select, "
-                               "input[type=checkbox])")
+        targets = page.locator(".losslab-figure .ll-control :is(input, select)")
         assert targets.count() > 0
         for i in range(targets.count()):
             t = targets.nth(i)
@@ -440,6 +474,17 @@ def test_controls_show_focus_have_big_targets_and_panels_share_one_text_scale(si
                 return [s.outlineStyle, parseFloat(s.outlineWidth), r.width, r.height]; }""")
             assert ring[0] != "none" and ring[1] >= 2, f"{page_name}: control {i} shows no focus"
             assert min(ring[2], ring[3]) >= 24, f"{page_name}: control {i} is {ring[2:]} px"
+        # A slider's label and shown value sit beside it, never under its handle.
+        overlaps = page.evaluate("""() => Array.from(document.querySelectorAll(
+                '.losslab-figure .ll-slider'), c => {
+            const box = n => n.getBoundingClientRect();
+            const a = box(c.querySelector('input')), l = box(c.querySelector('label')),
+                  o = box(c.querySelector('output'));
+            const hit = (p, q) => p.left < q.right - 0.5 && q.left < p.right - 0.5 &&
+                                  p.top < q.bottom - 0.5 && q.top < p.bottom - 0.5;
+            return hit(a, l) || hit(a, o);
+        }).filter(Boolean).length""")
+        assert overlaps == 0, f"{page_name}: {overlaps} sliders overlap their label or value"
         weights = page.evaluate("() => Array.from(document.querySelectorAll("
                                 "'.losslab-figure .ll-key-text'), n => "
                                 "Number(getComputedStyle(n).fontWeight))")
@@ -456,6 +501,13 @@ def test_controls_show_focus_have_big_targets_and_panels_share_one_text_scale(si
             assert max(spread) <= 1, (
                 f"{page_name} at {width} px: panels of one figure differ in width (so in "
                 f"text size) by up to {max(spread):.1f} px")
+            smallest = page.evaluate("""() => Math.min(...Array.from(document.querySelectorAll(
+                '.losslab-figure .ll-tick'), t => {
+                const svg = t.ownerSVGElement;
+                const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+                return parseFloat(getComputedStyle(t).fontSize) * scale; }))""")
+            assert smallest >= 10.5, (
+                f"{page_name} at {width} px: tick labels are drawn {smallest:.1f} px tall")
     finally:
         page.close()
 
@@ -480,3 +532,41 @@ def test_print_is_light_wraps_code_and_keeps_widgets_whole(site):
         assert look["label"] == "rgb(31, 35, 40)", look
     finally:
         page.close()
+
+
+# What a chapter page may cost a reader on a first visit, compressed as a web server sends
+# it (tests/page_weight.py), in bytes. The widget runtime's is its goal (it weighs about
+# 7.6 kB). The others sit a little above what the pages weigh today (`bench/site.py
+# weights`), so that what adds weight is seen and chosen: the JavaScript is the theme's and
+# MathJax's (about 880 kB of the 886 kB); its goal is 250 kB once those are cut.
+BUDGETS = {
+    "widget runtime": 30_000,
+    "js": 900_000,
+    "widget state": 100_000,
+    "html": 40_000,
+    "css": 100_000,
+    "fonts": 400_000,
+}
+
+
+@pytest.mark.parametrize("page_name", [p for p in site_pages() if p.startswith("chapters/")])
+def test_every_chapter_page_stays_within_its_transfer_budget(site, page_name):
+    from page_weight import page_weight
+
+    base, context = site
+
+    def ready(page):
+        views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+        if views:
+            page.wait_for_function("n => document.querySelectorAll('.ll-slot.ll-live').length "
+                                   ">= n", arg=views, timeout=20_000)
+
+    w = page_weight(context, base + page_name, HTML, ready)
+    spent = {"widget runtime": w.runtime_compressed, **w.compressed}
+    over = {k: f"{spent[k]:,} > {budget:,}" for k, budget in BUDGETS.items() if spent[k] > budget}
+    assert over == {}, f"{page_name}: over budget (compressed bytes): {over}"
+    if "ll-slot" in (HTML / page_name).read_text():
+        assert w.runtime_compressed > 0, f"{page_name}: weighed no widget runtime"
+        names = {Path(f).name for f, _, _ in w.files}
+        assert not names & {"embed-amd.js", "require.js"}, (
+            f"{page_name} loads {names & {'embed-amd.js', 'require.js'}}")

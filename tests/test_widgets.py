@@ -3,13 +3,15 @@
 import base64
 import html
 import itertools
+import re
 
+import lossplot_js
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from losslab.engine import encoding, svg, widgets
+from losslab.engine import encoding, first_paint, widgets
 from losslab.figures import regression
 from losslab.losses import regression as losses
 
@@ -72,20 +74,36 @@ def test_smooth_l1_and_huber_coincide_only_where_beta_equals_delta_equals_one(re
     assert not np.allclose(huber[(("delta", two),)][1], smooth[(("beta", two),)][1], atol=1e-2)
 
 
-def test_controls_are_linked_in_the_browser_and_output_carries_a_png(regression_figure):
+def test_controls_are_traits_of_the_figure_read_and_set_from_python(regression_figure):
     fig = regression_figure
-    assert len(fig.controls) == 2
-    bundle = fig._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert [c.label for c in fig.controls] == ["Huber δ", "SmoothL1 β"]
+    assert fig.plot is fig and set(fig.keys) >= {"c0", "c1", "spec", "data", "summary"}
+    assert all(fig.trait_metadata(f"c{i}", "sync") for i in range(2))
+    one = regression.DELTAS.index(1.0)
+    assert fig.controls[0].index == fig.c0 == one and fig.controls[0].value == 1.0
+    fig.controls[0].value = 2.0
+    assert fig.c0 == regression.DELTAS.index(2.0) and fig.controls[0].shown == "2"
+    fig.controls[1].index = 0
+    assert fig.c1 == 0 and fig.controls[1].value == regression.DELTAS[0]
+    with pytest.raises(ValueError, match=r"takes an index 0\.\.\d+; got 99"):
+        fig.controls[0].index = 99
+    with pytest.raises(ValueError, match="start value 7.5 is not one of"):
+        fig.controls[0].value = 7.5
+    # A move on the page arrives as a state update from the front end; Python sees it.
+    seen = []
+    fig.controls[0].observe(lambda change: seen.append(change["new"]))
+    fig.set_state({"c0": one})
+    assert fig.controls[0].value == 1.0 and seen == [one]
+    fig.controls[1].value = 1.0
+    assert (fig.c0, fig.c1) == (one, regression.DELTAS.index(1.0))
+
+
+def test_output_is_one_widget_view_and_a_png_for_viewers_without_widgets(regression_figure):
+    bundle = regression_figure._repr_mimebundle_()
+    view = bundle["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == regression_figure.model_id
     png = base64.b64decode(bundle["image/png"])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    from ipywidgets.widgets.widget import Widget
-    from ipywidgets.widgets.widget_link import Link
-
-    links = [w for w in Widget.widgets.values() if isinstance(w, Link)]
-    targets = {(link.target[0].model_id, link.target[1]) for link in links
-               if link.source[0] in fig.controls}
-    assert targets == {(fig.plot.model_id, "c0"), (fig.plot.model_id, "c1")}
 
 
 def test_a_learners_own_loss_gets_its_autograd_gradient():
@@ -144,31 +162,51 @@ def test_a_given_limit_is_kept_and_a_class_axis_gets_whole_ticks():
         xlim=(-0.5, 2.5), ylim=(0.0, 1.0))
     spec = widgets.figure([panel], [widgets.slider("k", [0, 1, 2])]).plot.spec["panels"][0]
     assert spec["follow"] is None and spec["categorical"] is True
-    assert svg.nice_ticks(-0.5, 2.5, 6, spec["categorical"]) == [0.0, 1.0, 2.0]
+    (ticks,) = lossplot_js.calls(("niceTicks", [-0.5, 2.5, 6, spec["categorical"]]))
+    assert ticks == [0, 1, 2]
     assert spec["xname"] == "class k"
     assert widgets.figure([widgets.Panel("q", "e, an error", "y", [widgets.Series(
         "y", np.linspace(0, 1, 5), np.linspace(0, 1, 5))])]).plot.spec["panels"][0][
         "categorical"] is False
 
 
-def test_the_build_time_picture_says_what_the_live_plot_says(regression_figure):
-    state = {"spec": regression_figure.plot.spec, "data": regression_figure.plot.data,
-             **{f"c{i}": getattr(regression_figure.plot, f"c{i}") for i in range(2)}}
-    markup = svg.figure_html(state, "t")
-    shown = shown_curves(regression_figure)
+def test_the_build_time_picture_is_drawn_by_the_live_code(regression_figure):
+    fig = regression_figure
     one = regression.DELTAS.index(1.0)
-    x, y = shown[("loss", "MSE")][()]
+    fig.controls[0].index = fig.controls[1].index = one
+    markup = first_paint.figure_html(lossplot_js.state_of(fig), "t")
+    shown = shown_curves(fig)
+    x, y = fig.curves["loss"]["MSE"]
     lowest = int(np.argmin(y))
-    assert (f"MSE: lowest {svg.say(y[lowest])} at error e = {svg.say(x[lowest])}"
-            in html.unescape(markup))
+    (said_y, said_x) = lossplot_js.calls(("say", [float(y[lowest])]),
+                                        ("say", [float(x[lowest])]))
+    assert f"MSE: lowest {said_y} at error e = {said_x}" in html.unescape(markup)
     assert markup.count('class="ll-figure"') == 2
     assert markup.count("<path ") == 8  # four losses, each a loss and a gradient curve
-    assert "Huber δ</span> <span class=\"ll-static-value\">1</span>" in markup
-    assert state["c0"] == one
+    # The controls are there at their values, disabled until the live figure takes over.
+    sliders = re.findall(r'<input type="range" id="t-c(\d)" min="0" max="(\d+)" step="1" '
+                         r'value="(\d+)" aria-valuetext="([^"]*)"[^>]* disabled=""/>', markup)
+    assert [(int(i), int(v), t) for i, _, v, t in sliders] == [(0, one, "1"), (1, one, "1")]
+    assert '<label class="ll-control-label" for="t-c0">Huber δ</label>' in markup
+    # The drawn curve is the decoded data, scaled to the panel.
+    d = re.search(r'<path class="ll-series ll-c0 ll-solid" data-label="MSE" fill="none" '
+                  r'd="([^"]+)"', markup).group(1)
+    pts = np.array(re.findall(r"[ML](-?[\d.]+),(-?[\d.]+)", d), dtype=float)
+    xd, yd = shown[("loss", "MSE")][()]
+    assert len(pts) == len(xd)
+    dom = re.search(r'data-xdomain="([^"]+)" data-ydomain="([^"]+)" data-xrange="([^"]+)" '
+                    r'data-yrange="([^"]+)"', markup).groups()
+    (x0, x1), (y0, y1), (px0, px1), (py0, py1) = (map(float, v.split(",")) for v in dom)
+    assert np.abs(px0 + (xd - x0) / (x1 - x0) * (px1 - px0) - pts[:, 0]).max() < 0.006
+    assert np.abs(py0 + (yd - y0) / (y1 - y0) * (py1 - py0) - pts[:, 1]).max() < 0.006
 
 
-def test_numbers_read_aloud():
-    assert svg.say(-0.5) == "\u22120.5"
-    assert svg.say(12345.6) == "12300" and svg.say(123456.7) == "1.23e+5"
-    assert svg.say(float("nan")) == "not a number"
-    assert svg.fmt(2.5) == "2.5" and svg.fmt(20000.0) == "2e+4" and svg.fmt(-1.0) == "-1"
+def test_numbers_read_aloud_and_tick_labels():
+    said = lossplot_js.calls(*[("say", [v]) for v in (-0.5, 12345.6, 123456.7)],
+                             ("fmt", [2.5]), ("fmt", [20000.0]), ("fmt", [-1.0]))
+    assert said == ["\u22120.5", "12300", "1.23e+5", "2.5", "2e+4", "\u22121"]
+
+
+def test_bad_state_gets_a_clear_error():
+    with pytest.raises(RuntimeError, match="expected a state with spec.panels"):
+        first_paint.figure_html({"spec": {"title": "no panels"}}, "t")

@@ -1,10 +1,16 @@
-"""Live widgets: ipywidgets controls linked in the browser to an anywidget SVG plot.
+"""Live figures: one anywidget per figure, its controls drawn as native form elements.
 
 Curves are computed in Python when a figure is made, for every combination of the
-control values, and shipped to the browser compactly (see ``losslab.engine.encoding``). The
-controls are tied to the plot with ``jslink``, so moving one redraws the plot with no
-kernel behind it: in JupyterLab and on the static site alike. The figure's output also
-carries a matplotlib PNG of its first state for viewers without widget support.
+control values, and shipped to the browser compactly (see ``losslab.engine.encoding``).
+Each control is a synced trait of the figure (``c0``..``c3``, the index of its value),
+drawn by the front end (``static/lossplot.js``) as a native range input, select or
+checkbox, so moving one redraws the plot with no kernel behind it, in JupyterLab and on
+the static site alike; with a kernel, ``fig.controls`` reads and sets them from Python.
+The key values the text alternative reads (lowest, highest, marked points) are taken
+from the float64 curves and shipped exactly (``summary``), beside the 16-bit drawing codes.
+The figure's output also carries a matplotlib PNG of its first state for viewers that
+show no widgets (a notebook on GitHub or nbviewer, the site's downloaded ``.ipynb``) and
+for the page's preview image.
 """
 
 from __future__ import annotations
@@ -18,13 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anywidget
-import ipywidgets as ipw
 import numpy as np
 import torch
 import traitlets
 
 from ..losses import curves
-from . import encoding, plots, svg
+from . import encoding, plots
 
 STATIC = Path(__file__).parent / "static"
 MAX_CONTROLS = 4
@@ -147,36 +152,92 @@ FAIR_SHARE = 0.4
 # --- the widget -----------------------------------------------------------------------------
 
 class LossPlot(anywidget.AnyWidget):
-    """The SVG plot. ``spec`` describes panels, series and data blocks; ``c0``..``c3`` hold
-    the index of each control's value (linked to the controls in the browser)."""
+    """A figure's front end. ``spec`` describes controls, panels, series and data blocks;
+    ``data`` holds the drawing codes, ``summary`` the exact key values the text
+    alternative reads (float64, base64); ``c0``..``c3`` hold the index of each control's
+    value."""
 
     _esm = STATIC / "lossplot.js"
     _css = STATIC / "lossplot.css"
     spec = traitlets.Dict().tag(sync=True)
     data = traitlets.Unicode("").tag(sync=True)
-    c0 = traitlets.Any(0).tag(sync=True)
-    c1 = traitlets.Any(0).tag(sync=True)
-    c2 = traitlets.Any(0).tag(sync=True)
-    c3 = traitlets.Any(0).tag(sync=True)
+    summary = traitlets.Unicode("").tag(sync=True)
+    c0 = traitlets.Int(0).tag(sync=True)
+    c1 = traitlets.Int(0).tag(sync=True)
+    c2 = traitlets.Int(0).tag(sync=True)
+    c3 = traitlets.Int(0).tag(sync=True)
 
 
-class Figure(ipw.VBox):
-    """Controls above a :class:`LossPlot`; its output also carries a PNG snapshot."""
+class FigureControl:
+    """One control of a live figure, read and set from Python (the trait ``c<i>``)."""
 
-    def __init__(self, plot: LossPlot, controls: list[ipw.Widget], snapshot: Callable[[], bytes],
-                 curves: dict, **kwargs):
-        box = ipw.HBox(controls, layout=ipw.Layout(flex_flow="row wrap", grid_gap="0.25rem 1rem"))
-        super().__init__([box, plot] if controls else [plot], **kwargs)
-        self.add_class("losslab-figure")
-        self.plot = plot
-        self.controls = controls
+    def __init__(self, figure: Figure, i: int, control: Control):
+        self._figure, self._i, self._control = figure, i, control
+
+    name = property(lambda self: self._control.name)
+    label = property(lambda self: self._control.label, doc="The label shown beside it.")
+    description = label
+    kind = property(lambda self: self._control.kind)
+    values = property(lambda self: list(self._control.values))
+    options = property(lambda self: list(self._control.labels), doc="The shown values.")
+
+    @property
+    def index(self) -> int:
+        """The position of the current value in :attr:`values`."""
+        return int(getattr(self._figure, f"c{self._i}"))
+
+    @index.setter
+    def index(self, i: int) -> None:
+        n = len(self._control.values)
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < n:
+            raise ValueError(f"control {self.name!r} takes an index 0..{n - 1}; got {i!r}")
+        setattr(self._figure, f"c{self._i}", int(i))
+
+    @property
+    def value(self):
+        """The current value (one of :attr:`values`); setting it moves the control."""
+        return self._control.values[self.index]
+
+    @value.setter
+    def value(self, v) -> None:
+        self.index = _index_of(self._control.values, v)
+
+    @property
+    def shown(self) -> str:
+        """The value as the control shows it."""
+        return self._control.labels[self.index]
+
+    def observe(self, handler: Callable, **kwargs) -> None:
+        """Call ``handler(change)`` when this control moves (traitlets' ``observe``)."""
+        self._figure.observe(handler, names=f"c{self._i}", **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.label!r} = {self.shown}>"
+
+
+class Figure(LossPlot):
+    """A live figure: its controls and panels in one widget; its output also carries a
+    PNG snapshot."""
+
+    def __init__(self, controls: list[Control], snapshot: Callable[[], bytes], curves: dict,
+                 **kwargs):
+        super().__init__(**kwargs)
         self._snapshot = snapshot
+        #: The controls, read and set from Python: ``fig.controls[0].value = 2.0``.
+        self.controls = [FigureControl(self, i, c) for i, c in enumerate(controls)]
         #: The computed values: ``curves[panel_title][series_label]`` is ``(x, y)`` with one
         #: leading axis per control the series depends on.
         self.curves = curves
 
+    @property
+    def plot(self) -> Figure:
+        """The figure itself (its ``spec``, ``data``, ``summary`` and ``c0``..``c3``)."""
+        return self
+
     def _repr_mimebundle_(self, **kwargs):
         bundle = super()._repr_mimebundle_(**kwargs) or {}
+        if isinstance(bundle, tuple):
+            bundle = bundle[0]
         bundle = dict(bundle)
         bundle["image/png"] = base64.b64encode(self._snapshot()).decode("ascii")
         return bundle
@@ -197,6 +258,16 @@ def figure(panels: Sequence[Panel], controls: Sequence[Control] = (), title: str
     blocks: list[dict] = []
     arrays: list[np.ndarray] = []
     offset = 0
+    summaries: list[np.ndarray] = []
+    summary_offset = 0
+
+    def add_summary(x_all: np.ndarray, y_all: np.ndarray, kind: str) -> dict:
+        nonlocal summary_offset
+        table, points = key_values(x_all, y_all, kind)
+        ref = {"offset": summary_offset, "width": table.shape[1], "points": points}
+        summaries.append(table.ravel())
+        summary_offset += table.size
+        return ref
 
     def add_block(values: np.ndarray) -> int:
         nonlocal offset
@@ -246,6 +317,7 @@ def figure(panels: Sequence[Panel], controls: Sequence[Control] = (), title: str
             spec_series.append({
                 "label": s.label, "kind": s.kind, "style": s.style, "color": s.color,
                 "dims": dims, "n": n, "x": x_ref, "y": y_ref,
+                "summary": add_summary(x_all, y_all, s.kind),
             })
             finite_x.append(x_all[np.isfinite(x_all)])
             finite_y.append(y_all[np.isfinite(y_all)])
@@ -277,17 +349,71 @@ def figure(panels: Sequence[Panel], controls: Sequence[Control] = (), title: str
         "panels": spec_panels,
         "blocks": blocks,
     }
-    plot = LossPlot(spec=spec, data=encoding.pack(arrays))
-    for i, c in enumerate(controls):
-        setattr(plot, f"c{i}", bool(c.index) if c.kind == "toggle" else c.index)
-    widgets_ = [_control_widget(c, plot, i) for i, c in enumerate(controls)]
+    summary = (np.concatenate(summaries) if summaries else np.zeros(0)).astype("<f8")
+    start = {f"c{i}": c.index for i, c in enumerate(controls)}
+    fig: Figure
 
     def snapshot() -> bytes:
-        idx = [c.index for c in controls]
+        idx = [c.index for c in fig.controls]
         return _snapshot_png(spec_panels, panels, curves, idx, by_name,
                              [len(c.values) for c in controls])
 
-    return Figure(plot, widgets_, snapshot, curves)
+    fig = Figure(controls, snapshot, curves, spec=spec, data=encoding.pack(arrays),
+                 summary=base64.b64encode(summary.tobytes()).decode("ascii"), **start)
+    return fig
+
+
+#: A "points" series of at most this many points is described point by point.
+POINTS_SAID = 6
+
+
+def key_values(x_all: np.ndarray, y_all: np.ndarray, kind: str) -> tuple[np.ndarray, int]:
+    """What the text alternative says of one series at each setting, from float64 values.
+
+    ``x_all`` and ``y_all`` have one leading axis per control and the points last.
+    Returns ``(table, points)``: one row per setting (C order). A "points" series of at
+    most :data:`POINTS_SAID` points is said point by point (``points`` is their count and a
+    row holds ``x0, y0, x1, y1, ...``, NaN where not finite); any other series by its
+    lowest and highest value (``points`` is 0 and a row holds ``y_low, x_at_low, y_high,
+    x_at_high, count_not_finite``; NaN in ``y_low`` when no value is finite).
+    """
+    n = y_all.shape[-1]
+    xs = np.broadcast_to(x_all, y_all.shape).reshape(-1, n).astype(np.float64)
+    ys = y_all.reshape(-1, n).astype(np.float64)
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    if kind == "points" and n <= POINTS_SAID:
+        table = np.empty((ys.shape[0], 2 * n))
+        table[:, 0::2] = np.where(ok, xs, np.nan)
+        table[:, 1::2] = np.where(ok, ys, np.nan)
+        return table, n
+    table = np.full((ys.shape[0], 5), np.nan)
+    any_ok = ok.any(axis=1)
+    low = np.argmin(np.where(ok, ys, np.inf), axis=1)
+    high = np.argmax(np.where(ok, ys, -np.inf), axis=1)
+    rows = np.arange(ys.shape[0])
+    table[any_ok, 0] = ys[rows, low][any_ok]
+    table[any_ok, 1] = xs[rows, low][any_ok]
+    table[any_ok, 2] = ys[rows, high][any_ok]
+    table[any_ok, 3] = xs[rows, high][any_ok]
+    table[:, 4] = n - ok.sum(axis=1)
+    return table, 0
+
+
+def frame_of(dims: Sequence[int], idx: Sequence[int], sizes: Sequence[int]) -> int:
+    """The setting's position (C order) among the settings of the controls in ``dims``."""
+    f = 0
+    for d in dims:
+        f = f * sizes[d] + idx[d]
+    return f
+
+
+def limits_at(panel: Mapping, idx: Sequence[int], sizes: Sequence[int]) -> tuple[list, list]:
+    """A panel's ``(xlim, ylim)`` in the spec at the setting ``idx`` (fixed or following it)."""
+    follow = panel.get("follow")
+    f = frame_of(follow["dims"], idx, sizes) if follow else 0
+    xlim = follow["x"][f] if follow and follow.get("x") else panel["xlim"]
+    ylim = follow["y"][f] if follow and follow.get("y") else panel["ylim"]
+    return xlim, ylim
 
 
 def _x_ref(s: Series, x_all: np.ndarray, add_block) -> dict:
@@ -354,23 +480,6 @@ def _follow(grids_of, sizes: list[int], xlim, ylim) -> dict | None:
     return out if out["x"] or out["y"] else None
 
 
-def _control_widget(c: Control, plot: LossPlot, i: int) -> ipw.Widget:
-    style = {"description_width": "initial"}
-    if c.kind == "toggle":
-        w = ipw.Checkbox(value=bool(c.index), description=c.label, indent=False, style=style)
-        ipw.jslink((w, "value"), (plot, f"c{i}"))
-        return w
-    options = list(zip(c.labels, range(len(c.values))))
-    if c.kind == "dropdown":
-        w = ipw.Dropdown(options=options, index=c.index, description=c.label, style=style)
-    else:
-        w = ipw.SelectionSlider(options=options, index=c.index, description=c.label,
-                                continuous_update=True, style=style,
-                                layout=ipw.Layout(width="min(100%, 22rem)"))
-    ipw.jslink((w, "index"), (plot, f"c{i}"))
-    return w
-
-
 def _snapshot_png(spec_panels, panels, curves, idx, by_name, sizes) -> bytes:
     import matplotlib
 
@@ -380,9 +489,8 @@ def _snapshot_png(spec_panels, panels, curves, idx, by_name, sizes) -> bytes:
     n = len(panels)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.0), dpi=80, squeeze=False)
     try:
-        controls = [{"n": n} for n in sizes]
         for ax, panel, sp in zip(axes[0], panels, spec_panels):
-            xlim, ylim = svg.limits_at(sp, idx, controls)
+            xlim, ylim = limits_at(sp, idx, sizes)
             drawn = []
             for s in panel.series:
                 x_all, y_all = curves[panel.title][s.label]

@@ -1,13 +1,12 @@
 """Copy the JavaScript the static site serves itself into a folder.
 
 Run as ``python -m losslab.site.assets DEST``. ``DEST/mathjax`` receives MathJax 3 (npm
-``mathjax``) for the formulas; ``DEST/widgets`` receives:
+``mathjax``) for the formulas; ``DEST/widgets`` receives the widget runtime, two small ES
+modules of this package:
 
-- ``require.js`` (npm ``requirejs``), the module loader the widget embedder needs;
-- ``embed-amd.js`` and its fonts (npm ``@jupyter-widgets/html-manager``), which renders
-  widget state on a page without a kernel;
-- ``anywidget.js``, anywidget's own front-end module from the installed pip package;
-- ``widget-loader.js``, which tells requirejs to look for modules beside itself.
+- ``lossplot.js``, the figures' front end (the same module anywidget runs in JupyterLab);
+- ``widget-loader.js``, which brings every figure on a page to life from the widget state
+  the page embeds, with no kernel, no module loader and no widget manager.
 """
 
 from __future__ import annotations
@@ -17,22 +16,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HTML_MANAGER = ROOT / "node_modules" / "@jupyter-widgets" / "html-manager" / "dist"
-REQUIREJS = ROOT / "node_modules" / "requirejs" / "require.js"
+ENGINE_STATIC = ROOT / "losslab" / "engine" / "static"
+RUNTIME = [ENGINE_STATIC / "lossplot.js", Path(__file__).parent / "static" / "widget-loader.js"]
 MATHJAX = ROOT / "node_modules" / "mathjax" / "es5"
 # The TeX-to-HTML bundle and the parts it loads on demand (fonts, menu, accessibility).
 MATHJAX_PARTS = ["tex-chtml.js", "input", "output", "ui", "a11y", "adaptors", "sre"]
-FONT_SUFFIXES = {".woff", ".woff2", ".ttf", ".eot", ".svg"}
-
-
-def anywidget_module() -> Path:
-    """The AMD build of anywidget's front end shipped inside the pip package."""
-    import anywidget
-
-    path = Path(anywidget.__file__).parent / "nbextension" / "index.js"
-    if not path.is_file():
-        raise FileNotFoundError(f"anywidget's front-end module is missing: expected {path}")
-    return path
 
 
 def copy_assets(root: Path) -> list[Path]:
@@ -58,28 +46,17 @@ def copy_mathjax(dest: Path) -> list[Path]:
 
 
 def copy_widget_assets(dest: Path) -> list[Path]:
-    """Copy the widget modules into ``dest`` (created if needed); return the paths written."""
-    missing = [p for p in (HTML_MANAGER / "embed-amd.js", REQUIREJS) if not p.is_file()]
+    """Copy the widget runtime into ``dest`` (emptied first); return the paths written."""
+    missing = [p for p in RUNTIME if not p.is_file()]
     if missing:
-        raise FileNotFoundError(
-            "the npm packages are not installed; run `npm ci` (or `make assets`) first. "
-            f"Missing: {', '.join(str(p) for p in missing)}"
-        )
-    dest.mkdir(parents=True, exist_ok=True)
-    pairs = [
-        (REQUIREJS, dest / "require.js"),
-        (HTML_MANAGER / "embed-amd.js", dest / "embed-amd.js"),
-        (anywidget_module(), dest / "anywidget.js"),
-        (Path(__file__).parent / "static" / "widget-loader.js", dest / "widget-loader.js"),
-    ]
-    # The embedder asks for its icon fonts beside the module path requirejs knows it by.
-    fonts = dest / "@jupyter-widgets" / "html-manager" / "dist"
-    fonts.mkdir(parents=True, exist_ok=True)
-    pairs += [(f, fonts / f.name) for f in sorted(HTML_MANAGER.iterdir())
-              if f.suffix in FONT_SUFFIXES]
-    for src, dst in pairs:
-        shutil.copyfile(src, dst)
-    return [dst for _, dst in pairs]
+        raise FileNotFoundError(f"the widget runtime is missing: {', '.join(map(str, missing))}")
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    written = []
+    for src in RUNTIME:
+        shutil.copyfile(src, dest / src.name)
+        written.append(dest / src.name)
+    return written
 
 
 def main(argv: list[str]) -> int:

@@ -9,9 +9,11 @@ accessible and ready to share.
   ``auto`` (follow the reader's system setting).
 - The theme's top navbar stays empty, so each page has one menu and one "On this page"
   button, the ones the theme's script binds (phone drawers, desktop sidebar toggle).
-- Each widget's output gets the figure drawn at build time (``losslab.engine.svg``) in the
-  place the live widget will take, so the page shows every plot at first paint, before
-  the widget JavaScript has loaded.
+- Each widget's output gets the figure drawn at build time (``losslab.engine.first_paint``,
+  the live figure's own JavaScript run under Node) in the place the live widget will take,
+  so the page shows every plot at first paint, before any script has run. The widget state
+  the page embeds loses what the site's runtime does not read (each figure's copy of the
+  front-end module and its styles, which the site serves once as files).
 - The theme puts a Colab button on every notebook page, but Colab opens only ``.ipynb``
   files: a page written in MyST markdown keeps its Binder button and loses the Colab one.
 - Every page gets a favicon, a meta description and Open Graph tags (its first figure's
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from docutils import nodes
 
-from ..engine import svg
+from ..engine import first_paint
 
 HERE = Path(__file__).parent
 ENGINE_CSS = HERE.parent / "engine" / "static" / "lossplot.css"
@@ -153,41 +155,56 @@ def _drop_colab_unless_ipynb(context) -> None:
             group["buttons"] = [b for b in group["buttons"] if b.get("text") != "Colab"]
 
 
-def _widget_state(scripts) -> dict:
+# What the site's runtime never reads from a figure's state: the front-end module and its
+# styles (served once as files) and anywidget's own bookkeeping.
+UNREAD = ("_esm", "_css", "_anywidget_id")
+
+
+def _state_script(scripts):
     for js in scripts or []:
         attrs = getattr(js, "attributes", {}) if js is not None else {}
         if attrs.get("type") == WIDGET_STATE and attrs.get("body"):
-            return json.loads(attrs["body"]).get("state", {})
-    return {}
-
-
-def _figure_plot(state: dict, model_id: str) -> dict | None:
-    """The LossPlot state of the figure whose view is ``model_id``, or None for others."""
-    model = state.get(model_id, {}).get("state", {})
-    if "losslab-figure" not in model.get("_dom_classes", ()):
-        return None
-    for child in model.get("children", ()):
-        child_state = state.get(child.removeprefix("IPY_MODEL_"), {}).get("state", {})
-        if "spec" in child_state and "panels" in child_state["spec"]:
-            return child_state
+            return js
     return None
+
+
+def is_figure(model: dict) -> bool:
+    """Whether a widget model's state is a losslab figure."""
+    spec = model.get("state", {}).get("spec")
+    return isinstance(spec, dict) and "panels" in spec and "controls" in spec
+
+
+def _slim_state(js) -> dict:
+    """Drop what the runtime never reads from the page's widget state; return the state."""
+    doc = json.loads(js.attributes["body"])
+    state = doc.get("state", {})
+    for model in state.values():
+        if is_figure(model):
+            for key in UNREAD:
+                model["state"].pop(key, None)
+    # "</" written as "<\/" (the same JSON), so no text in a label can end the script early.
+    js.attributes["body"] = json.dumps(doc, separators=(",", ":")).replace("</", "<\\/")
+    return state
 
 
 def _first_paint(body: str, state: dict, pagename: str) -> str:
     """Put each losslab figure's build-time picture where its live widget will render."""
-    count = 0
-
-    def replace(match: re.Match) -> str:
-        nonlocal count
-        view = json.loads(match.group(1))
-        plot = _figure_plot(state, view.get("model_id", ""))
-        if plot is None:
-            return match.group(0)
-        count += 1
-        uid = "llstatic-" + re.sub(r"[^A-Za-z0-9]+", "-", pagename) + f"-{count}"
-        return f'<div class="ll-slot">{svg.figure_html(plot, uid)}{match.group(0)}</div>'
-
-    return VIEW_SCRIPT.sub(replace, body)
+    found = []
+    for match in VIEW_SCRIPT.finditer(body):
+        model = state.get(json.loads(match.group(1)).get("model_id", ""), {})
+        if is_figure(model):
+            uid = "llstatic-" + re.sub(r"[^A-Za-z0-9]+", "-", pagename) + f"-{len(found) + 1}"
+            found.append((match, model["state"], uid))
+    if not found:
+        return body
+    pictures = first_paint.figures_html([(st, uid) for _, st, uid in found])
+    out, at = [], 0
+    for (match, _, _), picture in zip(found, pictures):
+        out.append(body[at:match.start()])
+        out.append(f'<div class="ll-slot">{picture}{match.group(0)}</div>')
+        at = match.end()
+    out.append(body[at:])
+    return "".join(out)
 
 
 def _page_context(app, pagename, templatename, context, doctree) -> None:
@@ -197,7 +214,8 @@ def _page_context(app, pagename, templatename, context, doctree) -> None:
     scripts = context.get("script_files")
     if not scripts:
         return
-    state = _widget_state(scripts)
+    state_js = _state_script(scripts)
+    state = _slim_state(state_js) if state_js is not None else {}
     if state and "body" in context:
         context["body"] = _first_paint(context["body"], state, pagename)
     drop_thebe = not _thebe_enabled(app.config)

@@ -1,30 +1,72 @@
-// Loss Functions, Live: point requirejs at the widget modules this site serves itself.
-// The base is taken from this script's own address, so the site works at any depth and
-// under any sub-path (a project site on GitHub Pages, say) with no request leaving it.
-(function () {
-  var script = document.currentScript;
-  var base = script && script.src ? script.src.replace(/[^/]*$/, "") : "";
-  if (window.requirejs && base) {
-    window.requirejs.config({ baseUrl: base });
-  }
+// Loss Functions, Live: the site's widget runtime (an ES module, no loader, no framework).
+//
+// myst-nb embeds each page's widget state (application/vnd.jupyter.widget-state+json) and
+// marks where each widget goes with a widget-view script. Every widget on the site is a
+// losslab figure: one anywidget whose front end (lossplot.js, served beside this file)
+// draws its own native controls and keeps them tied to its plot. So a figure comes alive
+// here from its state alone: this module gives the front end the small model it asks for
+// (get, set, on, off, save_changes) and calls its render, in the place myst-nb marked.
+// With a kernel (JupyterLab, Binder) anywidget gives it the synced model instead.
+import lossplot from "./lossplot.js";
 
-  // The widget embedder typesets control labels through MathJax 2's `MathJax.Hub.Queue`;
-  // the site runs MathJax 3, which has no Hub. Give it one that forwards to MathJax 3.
-  function shimHub() {
-    var mj = window.MathJax;
-    if (!mj || mj.Hub) return;
-    mj.Hub = {
-      Queue: function () {
-        for (var i = 0; i < arguments.length; i++) {
-          var job = arguments[i];
-          if (Array.isArray(job) && job[0] === "Typeset" && job[2] && window.MathJax.typesetPromise) {
-            window.MathJax.typesetPromise([job[2]]).catch(function () {});
-          }
-        }
-      },
-    };
+const STATE = "application/vnd.jupyter.widget-state+json";
+const VIEW = "application/vnd.jupyter.widget-view+json";
+
+// A model held in the page: set() changes a value and tells who listens, as a synced
+// model does; there is no kernel to save to.
+function pageModel(values) {
+  const state = { ...values };
+  const listeners = new Map();
+  return {
+    get: (name) => state[name],
+    set(name, value) {
+      if (state[name] === value) return;
+      state[name] = value;
+      for (const cb of [...(listeners.get(`change:${name}`) || [])]) cb(value);
+    },
+    on(event, cb) {
+      if (!listeners.has(event)) listeners.set(event, new Set());
+      listeners.get(event).add(cb);
+    },
+    off(event, cb) {
+      if (listeners.has(event)) listeners.get(event).delete(cb);
+    },
+    save_changes() {},
+    send() {},
+  };
+}
+
+function pageState() {
+  const script = document.querySelector(`script[type="${STATE}"]`);
+  if (!script) return {};
+  return JSON.parse(script.textContent).state || {};
+}
+
+function isFigure(model) {
+  const spec = model && model.state && model.state.spec;
+  return Boolean(spec && spec.panels && spec.controls);
+}
+
+export function renderAll() {
+  const state = pageState();
+  for (const view of document.querySelectorAll(`script[type="${VIEW}"]`)) {
+    if (view.dataset.llRendered) continue;
+    const id = JSON.parse(view.textContent).model_id;
+    const model = state[id];
+    if (!isFigure(model)) {
+      console.warn(`losslab: widget ${id} is not a losslab figure; it stays as drawn at build time`);
+      continue;
+    }
+    const host = document.createElement("div");
+    host.className = "widget-subarea";
+    view.after(host);
+    view.dataset.llRendered = "1";
+    lossplot.render({ model: pageModel(model.state), el: host });
   }
-  shimHub();
-  document.addEventListener("DOMContentLoaded", shimHub);
-  window.addEventListener("load", shimHub);
-})();
+}
+
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", renderAll, { once: true });
+} else {
+  renderAll();
+}
