@@ -336,7 +336,7 @@ def dense_object_size(values: dict[str, str]) -> dict:
 def dpo_margin(values: dict[str, str]) -> dict:
     beta = float(values["β"])
     eps = float(values["label smoothing ε"])
-    xs = torch.linspace(-30.0, 30.0, 241, dtype=f64)
+    xs = torch.linspace(-60.0, 60.0, 481, dtype=f64)
 
     def dpo(m):
         return -(1 - eps) * F.logsigmoid(beta * m) - eps * F.logsigmoid(-beta * m)

@@ -11,9 +11,11 @@ import torch.nn.functional as F
 from ..engine import widgets
 from ..losses import preference
 
-BETAS = [0.02, 0.05, 0.1, 0.2, 0.3]
+BETAS = [0.05, 0.1, 0.2, 0.3, 0.5]
 SMOOTHINGS = [0.0, 0.1, 0.25]
-M_GRID = torch.linspace(-30.0, 30.0, 241, dtype=torch.float64)
+#: Wide enough that the smoothed loss's minimum, log((1 - eps) / eps) / beta, lies on the
+#: panel at every setting (the farthest, beta 0.05 and eps 0.1, is at 43.9).
+M_GRID = torch.linspace(-60.0, 60.0, 481, dtype=torch.float64)
 
 
 @functools.cache
@@ -54,13 +56,13 @@ def dpo_explorer() -> widgets.Figure:
                                ("beta", "eps")),
                 widgets.Series("BCE with logits on β m, target 1 − ε", xs, bce_curve,
                                ("beta", "eps"), style="dotted", color=5),
-            ], xlim=(-30.0, 30.0), xname="m"),
+            ], xlim=(-60.0, 60.0), xname="m"),
             widgets.Panel("gradient in the margin (autograd)", xlabel, "d loss / d m", [
                 widgets.Series("autograd", xs, lambda beta, eps: dpo_curve(beta, eps)[1],
                                ("beta", "eps")),
                 widgets.Series("β (σ(β m) − 1 + ε)", xs, analytic_gradient, ("beta", "eps"),
                                style="dotted", color=5),
-            ], xlim=(-30.0, 30.0), xname="m"),
+            ], xlim=(-60.0, 60.0), xname="m"),
         ],
         [
             widgets.slider("beta", BETAS, label="β", value=0.1),
