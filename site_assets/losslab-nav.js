@@ -16,7 +16,7 @@ document.addEventListener("click", (event) => {
 // tooltip standing; a press of Enter or Space is a click too (one with `detail` 0), so
 // focus fell to the top of the page, and a drawer closed with Escape handed it back to the
 // page instead of to the button that opened it. Only for a press of a key, focus goes back
-// to that button: after the colour mode changes, and when its drawer closes.
+// to that button: at once where no drawer opened, and otherwise when its drawer closes.
 const BLURRED = ".primary-toggle, .secondary-toggle, .theme-switch-button, .search-button";
 const focusLost = () => !document.activeElement || document.activeElement === document.body;
 
@@ -29,7 +29,9 @@ document.addEventListener("click", (event) => {
   if (!button || event.detail !== 0) return;
   if (button.matches(".primary-toggle")) DRAWERS["pst-primary-sidebar-modal"] = button;
   else if (button.matches(".secondary-toggle")) DRAWERS["pst-secondary-sidebar-modal"] = button;
-  else setTimeout(() => { if (focusLost() && button.isConnected) button.focus(); }, 0);
+  // Where no drawer opened (the colour-mode button; the menu button on a wide screen,
+  // which hides and shows the chapter list in place), focus would be lost at once.
+  setTimeout(() => { if (focusLost() && button.isConnected) button.focus(); }, 0);
 }, true);
 
 for (const id of Object.keys(DRAWERS)) {

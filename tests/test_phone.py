@@ -347,3 +347,21 @@ def test_a_keyboard_reader_on_a_phone_gets_focus_back_from_each_drawer_and_the_c
         assert log.page_errors == [] and log.console_errors == []
     finally:
         page.close()
+
+
+def test_the_desktop_menu_button_keeps_focus_when_pressed_from_the_keyboard(desktop):
+    page, log = _open(desktop, "chapters/regression.html")
+    try:
+        sidebar = page.locator("#pst-primary-sidebar")
+        for shown in (False, True):
+            _visible_toggle(page, "primary").focus()
+            page.keyboard.press("Enter")
+            page.wait_for_timeout(400)
+            assert (sidebar.is_visible() and sidebar.bounding_box()["width"] > 150) == shown, (
+                "Enter on the menu button did not hide or show the chapter list")
+            focused = page.evaluate(FOCUSED)
+            assert focused and "primary-toggle" in focused, (
+                f"after Enter on the menu button focus is on {focused!r}, not on the button")
+        assert log.page_errors == []
+    finally:
+        page.close()
