@@ -44,3 +44,14 @@ for (const id of Object.keys(DRAWERS)) {
     setTimeout(() => { if (focusLost() && opener.isConnected) opener.focus(); }, 0);
   });
 }
+
+// A header button's tooltip, shown while the button has keyboard focus, goes away with
+// Escape (WCAG 1.4.13: content shown on focus can be dismissed without moving focus).
+// The tooltips are the theme's Bootstrap ones, hidden through Bootstrap's own API.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || !window.bootstrap || !window.bootstrap.Tooltip) return;
+  for (const el of document.querySelectorAll('[data-bs-toggle="tooltip"]')) {
+    const tip = window.bootstrap.Tooltip.getInstance(el);
+    if (tip) tip.hide();
+  }
+});

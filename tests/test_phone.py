@@ -365,3 +365,20 @@ def test_the_desktop_menu_button_keeps_focus_when_pressed_from_the_keyboard(desk
         assert log.page_errors == []
     finally:
         page.close()
+
+
+def test_a_tooltip_shown_on_keyboard_focus_goes_away_with_escape(desktop):
+    page, log = _open(desktop, "chapters/regression.html")
+    try:
+        button = page.locator(".theme-switch-button:visible").first
+        button.focus()
+        page.wait_for_function(f"({VISIBLE_TOOLTIPS})().length > 0", timeout=5_000)
+        assert page.evaluate(VISIBLE_TOOLTIPS) == ["Color mode"]
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(500)
+        assert page.evaluate(VISIBLE_TOOLTIPS) == [], "Escape left the tooltip on screen"
+        focused = page.evaluate(FOCUSED)
+        assert focused and "theme-switch-button" in focused, "Escape moved focus"
+        assert log.page_errors == [] and log.console_errors == []
+    finally:
+        page.close()
