@@ -292,3 +292,93 @@ def test_a_chapter_fetches_no_icon_font_no_icon_script_and_no_mathjax(desktop):
         assert icon[0].startswith('url("data:image/svg+xml') and icon[1] != "auto", icon
     finally:
         page.close()
+
+
+FOCUSED = """() => { const e = document.activeElement;
+    return e && e !== document.body ? e.className : null; }"""
+
+
+@pytest.mark.parametrize("page_name", ["chapters/preference.html", "chapters/regression.html"])
+def test_a_keyboard_reader_on_a_phone_gets_focus_back_from_each_drawer_and_the_colour_button(
+        phone, page_name):
+    page, log = _open(phone, page_name)
+    try:
+        for kind in ("primary", "secondary"):
+            toggle = _visible_toggle(page, kind)
+            toggle.focus()
+            page.keyboard.press("Enter")
+            page.wait_for_timeout(250)
+            assert _drawer_open(page, kind), f"{page_name}: Enter on the {kind} button opened nothing"
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(250)
+            assert not _drawer_open(page, kind), f"{page_name}: Escape left the {kind} drawer open"
+            focused = page.evaluate(FOCUSED)
+            assert focused and f"{kind}-toggle" in focused, (
+                f"{page_name}: after Escape closes the {kind} drawer, focus is on {focused!r}, "
+                "not on the button that opened it")
+            assert page.evaluate(VISIBLE_TOOLTIPS) == []
+
+        # The colour-mode button changes the theme and keeps focus, so Tab goes on from it.
+        switch = page.locator(".theme-switch-button:visible").first
+        switch.focus()
+        before = page.evaluate("() => document.documentElement.dataset.theme")
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(250)
+        assert page.evaluate("() => document.documentElement.dataset.theme") != before
+        focused = page.evaluate(FOCUSED)
+        assert focused and "theme-switch-button" in focused, (
+            f"{page_name}: after Enter on the colour-mode button focus is on {focused!r}")
+
+        # A link followed from the keyboard in a drawer leaves focus on its section's way,
+        # not back on the menu button.
+        _visible_toggle(page, "secondary").focus()
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(250)
+        link = page.locator("#pst-secondary-sidebar-modal a.nav-link:visible").last
+        anchor = link.get_attribute("href")
+        link.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(400)
+        assert not _drawer_open(page, "secondary")
+        assert urlparse(page.url).fragment == anchor.lstrip("#")
+        focused = page.evaluate(FOCUSED) or ""
+        assert "secondary-toggle" not in focused, (
+            f"{page_name}: after following {anchor} focus went back to the contents button")
+        assert log.page_errors == [] and log.console_errors == []
+    finally:
+        page.close()
+
+
+def test_the_desktop_menu_button_keeps_focus_when_pressed_from_the_keyboard(desktop):
+    page, log = _open(desktop, "chapters/regression.html")
+    try:
+        sidebar = page.locator("#pst-primary-sidebar")
+        for shown in (False, True):
+            _visible_toggle(page, "primary").focus()
+            page.keyboard.press("Enter")
+            page.wait_for_timeout(400)
+            assert (sidebar.is_visible() and sidebar.bounding_box()["width"] > 150) == shown, (
+                "Enter on the menu button did not hide or show the chapter list")
+            focused = page.evaluate(FOCUSED)
+            assert focused and "primary-toggle" in focused, (
+                f"after Enter on the menu button focus is on {focused!r}, not on the button")
+        assert log.page_errors == []
+    finally:
+        page.close()
+
+
+def test_a_tooltip_shown_on_keyboard_focus_goes_away_with_escape(desktop):
+    page, log = _open(desktop, "chapters/regression.html")
+    try:
+        button = page.locator(".theme-switch-button:visible").first
+        button.focus()
+        page.wait_for_function(f"({VISIBLE_TOOLTIPS})().length > 0", timeout=5_000)
+        assert page.evaluate(VISIBLE_TOOLTIPS) == ["Color mode"]
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(500)
+        assert page.evaluate(VISIBLE_TOOLTIPS) == [], "Escape left the tooltip on screen"
+        focused = page.evaluate(FOCUSED)
+        assert focused and "theme-switch-button" in focused, "Escape moved focus"
+        assert log.page_errors == [] and log.console_errors == []
+    finally:
+        page.close()

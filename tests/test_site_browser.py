@@ -570,3 +570,50 @@ def test_every_chapter_page_stays_within_its_transfer_budget(site, page_name):
         names = {Path(f).name for f, _, _ in w.files}
         assert not names & {"embed-amd.js", "require.js"}, (
             f"{page_name} loads {names & {'embed-amd.js', 'require.js'}}")
+
+
+# Every text of every panel, measured in the panel's own units (its 360 x 250 viewBox): the
+# rotated y label by its length about its centre, everything else by its box.
+PANEL_TEXTS = """() => Array.from(document.querySelectorAll('.losslab-figure svg.ll-panel')).map(svg => {
+    const [, , w, h] = svg.getAttribute('viewBox').split(' ').map(Number);
+    const texts = Array.from(svg.querySelectorAll('text')).map(t => {
+        const b = t.getBBox();
+        const rotated = (t.getAttribute('transform') || '').includes('rotate');
+        return {cls: t.getAttribute('class'), text: t.textContent, rotated,
+                left: b.x, right: b.x + b.width, top: b.y, bottom: b.y + b.height,
+                length: b.width};
+    });
+    return {w, h, label: svg.getAttribute('aria-label'), texts};
+})"""
+
+
+@pytest.mark.parametrize("page_name", _widget_pages())
+def test_axis_labels_stay_inside_their_picture_and_clear_of_the_ticks(site, page_name):
+    """A long x label is broken into lines: never cut off at a phone's edge, never on a tick."""
+    page, log, views = load(site, page_name)
+    try:
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_timeout(200)
+        panels = page.evaluate(PANEL_TEXTS)
+        assert panels, f"{page_name}: no live panel found"
+        for panel in panels:
+            where = f"{page_name}: {panel['label']}"
+            ticks_bottom = max((t["bottom"] for t in panel["texts"]
+                                if t["cls"] == "ll-tick" and t["top"] > panel["h"] * 0.7),
+                               default=0)
+            for t in panel["texts"]:
+                if t["rotated"]:
+                    assert t["length"] <= panel["h"], (
+                        f"{where}: the y label {t['text']!r} is longer than the picture")
+                    continue
+                # Two units of slack: a tick number at the right end may touch the edge.
+                assert t["left"] >= -2 and t["right"] <= panel["w"] + 2, (
+                    f"{where}: {t['cls']} {t['text']!r} runs from {t['left']:.0f} to "
+                    f"{t['right']:.0f}, outside 0..{panel['w']:.0f}")
+                if "ll-label" in t["cls"]:
+                    assert t["top"] >= ticks_bottom - 0.5, (
+                        f"{where}: the x label {t['text']!r} (top {t['top']:.1f}) overlaps the "
+                        f"tick numbers (bottom {ticks_bottom:.1f})")
+        assert log.console_errors == [] and log.page_errors == []
+    finally:
+        page.close()

@@ -213,6 +213,36 @@ export function valuesAt(spec, idx) {
 const PX0 = MARGIN.left, PX1 = VIEW_W - MARGIN.right;
 const PY0 = VIEW_H - MARGIN.bottom, PY1 = MARGIN.top;
 
+// The x-axis label, centred under the plot. The figure is drawn at build time with no
+// text layout to measure, so the length is judged by its characters: a label that would
+// run past the picture's right edge (more than X_LABEL_CHARS, about 6.7 units a character
+// at 13 px, with 157 units right of the centre) is set in two lines at 12 px (11.5 units
+// apart, clear of the tick numbers), broken at the space that keeps the longer line
+// shortest, inside the same bottom margin.
+const X_LABEL_CHARS = 44;
+export function xLabelLines(text) {
+  const label = String(text);
+  if (label.length <= X_LABEL_CHARS) return [label];
+  let best = null;
+  for (let i = label.indexOf(" "); i > 0; i = label.indexOf(" ", i + 1)) {
+    const longer = Math.max(i, label.length - i - 1);
+    if (!best || longer < best[0]) best = [longer, i];
+  }
+  return best ? [label.slice(0, best[1]), label.slice(best[1] + 1)] : [label];
+}
+
+function xLabel(text) {
+  const x = (PX0 + PX1) / 2;
+  const lines = xLabelLines(text);
+  if (lines.length === 1) {
+    return tag("text", { x, y: VIEW_H - 6, "text-anchor": "middle", class: "ll-label" }, lines[0]);
+  }
+  // The space between the lines stays in the text, so the label reads as one phrase.
+  const spans = lines.map((line, k) => `<tspan ${attrs({ x, y: VIEW_H - 13 + 11.5 * k })}>` +
+    `${esc(k < lines.length - 1 ? line + " " : line)}</tspan>`).join("");
+  return `<text ${attrs({ "text-anchor": "middle", class: "ll-label ll-label-2" })}>${spans}</text>`;
+}
+
 // The inside of one panel's <svg> at a setting: axes, then the clipped curves.
 export function panelInner(fig, p, idx, uid) {
   const panel = fig.spec.panels[p];
@@ -236,7 +266,7 @@ export function panelInner(fig, p, idx, uid) {
   if (y0 < 0 && y1 > 0) out.push(tag("line", { x1: PX0, x2: PX1, y1: sy(0).toFixed(1), y2: sy(0).toFixed(1), class: "ll-zero" }));
   if (x0 < 0 && x1 > 0) out.push(tag("line", { x1: sx(0).toFixed(1), x2: sx(0).toFixed(1), y1: PY0, y2: PY1, class: "ll-zero" }));
   out.push(tag("rect", { x: PX0, y: PY1, width: PX1 - PX0, height: PY0 - PY1, class: "ll-frame" }));
-  out.push(tag("text", { x: (PX0 + PX1) / 2, y: VIEW_H - 6, "text-anchor": "middle", class: "ll-label" }, panel.xlabel));
+  out.push(xLabel(panel.xlabel));
   out.push(tag("text", { x: 0, y: 0, "text-anchor": "middle", class: "ll-label", transform: `translate(13 ${(PY0 + PY1) / 2}) rotate(-90)` }, panel.ylabel));
   out.push("</g>");
   out.push(`<g clip-path="url(#${esc(clipId)})">`);
