@@ -197,4 +197,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # Run as ``python -m losslab.grading.worker`` (as the grader runs it) this file is
+    # ``__main__``, and the preprocessors' ``from .worker import beat`` would load a second copy
+    # whose beat pipe is never set, so no step of the submission's code would ever be reported.
+    # One module under both names: every beat goes to the pipe ``serve`` sets.
+    sys.modules.setdefault("losslab.grading.worker", sys.modules[__name__])
     sys.exit(main(sys.argv[1:]))

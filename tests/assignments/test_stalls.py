@@ -294,3 +294,27 @@ def test_a_grader_fault_is_retried_once_and_then_named(tmp_path):
                                       "was retried on a fresh worker: the grading worker "
                                       "stopped (exit code 9)"), attempt.message
     assert "database is locked" in attempt.note and "retried once" in attempt.note
+
+
+@needs_bwrap
+def test_a_long_cell_is_student_time_for_the_worker_the_grader_runs(tmp_path, monkeypatch):
+    """The grader's own worker (``python -m losslab.grading.worker``) reports each step of the
+    submission's code, so a cell that runs longer than the stall bound, within its own limit,
+    is neither a stall nor retried."""
+    for key, value in grading_env(LOSSLAB_GRADING_SEED="3").items():
+        monkeypatch.setenv(key, value)
+    course, work = _course(tmp_path, "choose_loss")
+    nb = student_notebook("choose_loss", answers={})
+    from nbformat.v4 import new_code_cell
+    nb.cells.append(new_code_cell("import time\ntime.sleep(45)\nprint('slow but done')"))
+    write_submission(tmp_path / "submitted", "carol", "choose_loss", nb)
+    job = Job("carol", "choose_loss", tmp_path / "submitted" / "carol" / "choose_loss")
+    worker = WorkerProcess()
+    assert worker.command[1:] == ["-m", "losslab.grading.worker"]
+    try:
+        attempt = _run_worker(job, work, timeout=600, worker=worker, stall=30)
+    finally:
+        worker.stop()
+    assert attempt.status == "graded", attempt
+    assert attempt.attempts == 1 and "retried" not in attempt.note, attempt
+    assert attempt.seconds > 45
