@@ -41,7 +41,7 @@ from inert_html import active_content, element_count
 TEST_USER = "losslab-redteam"
 MARKER = "rt-daemon-marker"
 RED_ENV = {"LOSSLAB_GRADING_SEED": "99", "LOSSLAB_CELL_TIMEOUT": "12",
-           "LOSSLAB_SANDBOX_STEP_SECONDS": "10"}
+           "LOSSLAB_SANDBOX_STEP_SECONDS": "20"}
 # Text of the instructor's solution, the hidden tests, the references, a classmate's notebook
 # and the gradebook; none of it is in the stealing cell's own source.
 SECRET_SNIPPETS = ("BEGIN HIDDEN TESTS", "hidden_check(", "Lin et al., 2017", "BEGIN SOLUTION",
