@@ -308,7 +308,8 @@ def test_a_keyboard_reader_on_a_phone_gets_focus_back_from_each_drawer_and_the_c
             toggle.focus()
             page.keyboard.press("Enter")
             page.wait_for_timeout(250)
-            assert _drawer_open(page, kind), f"{page_name}: Enter on the {kind} button opened nothing"
+            assert _drawer_open(page, kind), (
+                f"{page_name}: Enter on the {kind} button opened nothing")
             page.keyboard.press("Escape")
             page.wait_for_timeout(250)
             assert not _drawer_open(page, kind), f"{page_name}: Escape left the {kind} drawer open"

@@ -576,7 +576,8 @@ def test_every_chapter_page_stays_within_its_transfer_budget(site, page_name):
 
 # Every text of every panel, measured in the panel's own units (its 360 x 250 viewBox): the
 # rotated y label by its length about its centre, everything else by its box.
-PANEL_TEXTS = """() => Array.from(document.querySelectorAll('.losslab-figure svg.ll-panel')).map(svg => {
+PANEL_TEXTS = """() => Array.from(
+  document.querySelectorAll('.losslab-figure svg.ll-panel')).map(svg => {
     const [, , w, h] = svg.getAttribute('viewBox').split(' ').map(Number);
     const texts = Array.from(svg.querySelectorAll('text')).map(t => {
         const b = t.getBBox();
