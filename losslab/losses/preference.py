@@ -10,17 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-REDUCTIONS = ("none", "mean", "sum")
-
-
-def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "none":
-        return loss
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
+from .beyond import REDUCTIONS, _reduce
 
 
 def sequence_log_probs(logits: torch.Tensor, labels: torch.Tensor,
