@@ -340,9 +340,10 @@ class WorkerProcess:
     own that no student process inherits; its stdout and stderr go to /dev/null.
     """
 
-    def __init__(self, command: list[str] | None = None) -> None:
-        # The worker's command line, before ``--serve FD``.
+    def __init__(self, command: list[str] | None = None, env: dict | None = None) -> None:
+        # The worker's command line, before ``--serve FD``, and what it adds to the environment.
         self.command = command or [sys.executable, "-m", "losslab.grading.worker"]
+        self.env = env or {}
         self.process: subprocess.Popen | None = None
         self.reports: int | None = None
         # When the current job was handed over: the submission's own time starts there.
@@ -355,7 +356,7 @@ class WorkerProcess:
             try:
                 self.process = subprocess.Popen(
                     [*self.command, "--serve", str(write_fd)],
-                    cwd=REPO_ROOT, env=_child_env(), stdin=subprocess.PIPE,
+                    cwd=REPO_ROOT, env={**_child_env(), **self.env}, stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
                     start_new_session=True, bufsize=1, pass_fds=(write_fd,),
                 )
@@ -718,9 +719,13 @@ def grade_all(
     with tempfile.TemporaryDirectory(prefix="losslab-grade-") as tmp:
         work = Path(tmp)
         shutil.copy2(course / "gradebook.db", work / "gradebook.db")
+        # IPython's folder inside the run's own: where HOME is not writable, IPython would
+        # otherwise make a new temporary folder for every submission and never remove it.
+        ipython = work / "ipython"
+        ipython.mkdir(mode=0o700)
         idle: queue.Queue[WorkerProcess] = queue.Queue()
         for _ in range(workers):
-            idle.put(WorkerProcess())
+            idle.put(WorkerProcess(env={"IPYTHONDIR": str(ipython)}))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {}
             for job in jobs:

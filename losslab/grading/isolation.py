@@ -102,9 +102,11 @@ def _inside_repo_sources(path: Path) -> bool:
         return True
     if path == REPO_ROOT or path in REPO_ROOT.parents:
         return True
-    # Inside the repository only the interpreter's own environment (a .venv) is bound.
-    prefix = Path(sys.prefix).resolve()
-    if REPO_ROOT in path.parents and path != prefix and prefix not in path.parents:
+    # Inside the repository only a virtual environment (a .venv, with its pyvenv.cfg) is
+    # bound; test folders and the rest never are.
+    if REPO_ROOT in path.parents and not any(
+            (folder / "pyvenv.cfg").is_file() for folder in (path, *path.parents)
+            if REPO_ROOT in folder.parents):
         return True
     return (path / "solutions").exists() or (path / "losslab").exists()
 

@@ -171,6 +171,7 @@ def serve(fd: int) -> int:
             result = {"autograde": False, "feedback": False, "fault": "grader",
                       "error": f"the grader itself failed ({type(error).__name__}: "
                                f"{str(error)[:400]})"}
+        beat("grader")
         finish_submission()
         _write_all(fd, ("LOSSLAB-RESULT " + json.dumps(result) + "\n").encode())
     return 0

@@ -244,8 +244,10 @@ def test_one_worker_moves_on_after_kernels_that_leave_sockets_behind(tmp_path):
     scores = cell_scores(course)
     for student in order:
         # One worker graded them all in turn, none stalled, each got what it deserves.
-        assert log[student]["status"] == "graded" and log[student]["attempts"] == "1", \
-            log[student]
+        row = log[student]
+        assert row["status"] == "graded" and row["attempts"] == "1", (
+            f"{student}: {row['status']}, {row['attempts']} attempts: {row['message']} "
+            f"[{row['note']}]")
         cells = scores[("choose_loss", student)]
         assert all(score == most for score, most, _ in cells.values()), (student, cells)
 
