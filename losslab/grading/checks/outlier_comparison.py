@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ..judging import expect_close, tensor_result
 from ..probes.outlier_comparison import PROBES
 from . import Check, CheckFailed
+from .expect import expect_close, tensor_result
 
 TRUE_LINE = (2.0, 1.0)
 
