@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .processes import sandboxed_env
-from .settings import REPO_ROOT, UNSAFE, Limits, isolation_mode
+from .settings import REPO_ROOT, SELF_TEST_SECONDS, UNSAFE, Limits, isolation_mode
 
 SANDBOX_UID = 65534
 # Where things appear inside the sandbox.
@@ -425,7 +425,8 @@ def _self_test() -> str | None:
         return str(error)
     argv = launch.argv
     try:
-        run = subprocess.run(argv, capture_output=True, text=True, timeout=120,
+        run = subprocess.run(argv, capture_output=True, text=True,
+                             timeout=SELF_TEST_SECONDS,
                              preexec_fn=preexec(Limits()))
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"running {argv[0]} failed: {error}"

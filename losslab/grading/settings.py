@@ -42,10 +42,11 @@ UNSAFE = "none"
 # -- times, in seconds ----------------------------------------------------------------------
 # Students' own Validate and instructors' runs: no cell may take longer than this.
 VALIDATE_TIMEOUT = 60
-# One submission's whole time in its worker (make grade TIMEOUT=..., --timeout).
+# One submission's whole time in its worker (`python -m losslab.grading grade --timeout`).
 SUBMISSION_SECONDS = 900.0
-# CPU time of one student process (kernel or probe sandbox), and everything it starts.
-CPU_SECONDS = 900
+# CPU time of one student process (kernel or probe sandbox), and everything it starts: at
+# most the whole submission's time.
+CPU_SECONDS = int(SUBMISSION_SECONDS)
 # How long a worker may go without progress while none of the submission's code runs (and
 # past a running step's own limit) before it counts as stuck, is replaced, and the
 # submission is graded again once on a fresh worker.
@@ -54,6 +55,8 @@ STALL_SECONDS = 120.0
 STUDENT_SLACK_SECONDS = 30.0
 # How long a probe sandbox may take to start and import its libraries.
 SANDBOX_STARTUP_SECONDS = 60.0
+# How long the sandbox's self-test (start Python inside it once) may take.
+SELF_TEST_SECONDS = 120.0
 # What a fresh worker may take to import nbgrader, torch and the checks before its first job.
 WORKER_IMPORT_SECONDS = 300.0
 # The judge's own clock on checking the shape of one record.
