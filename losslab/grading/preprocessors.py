@@ -123,7 +123,8 @@ class LimitedKernelManager(AsyncKernelManager):
 
         Safe to call more than once, and after nbclient's own cleanup."""
         process = getattr(getattr(self, "provisioner", None), "process", None)
-        if process is not None and not processes.kill_group(process, wait=10):
+        if (process is not None and process.poll() is None
+                and not processes.kill_group(process, wait=10)):
             self.log.warning("the kernel process %s did not end after SIGKILL", process.pid)
         for client in getattr(self, "_clients", []):
             # Joins the heartbeat thread before its socket is closed under it.
