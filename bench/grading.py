@@ -1,6 +1,6 @@
 """Grading throughput: the parallel grader (make grade) against serial `nbgrader autograde`.
 
-Builds a batch of 40 submissions from the five assignments (solutions, blank releases and the
+Builds a batch of 40 submissions from all the assignments (solutions, blank releases and the
 common mistakes of tests/assignments/fixtures.py), grades it both ways with the same course
 settings and the same seed, checks that both give the same scores, and prints seconds per
 graded submission and submissions per minute.

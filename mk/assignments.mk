@@ -1,6 +1,7 @@
 # Assignments: `make release` regenerates exercises/ from solutions/ with nbgrader;
 # `make grade` autogrades a folder of submissions on every core (see README, "For instructors").
-ASSIGNMENTS := focal_loss manual_cross_entropy outlier_comparison stable_bce choose_loss
+ASSIGNMENTS := focal_loss manual_cross_entropy outlier_comparison stable_bce choose_loss \
+  gaussian_nll info_nce token_loss large_vocab
 # nbgrader runs helper programs (alembic) from the virtualenv.
 NBGRADER_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PYTHONPATH="$(CURDIR)"
 # make grade SUBMISSIONS=submitted            nbgrader layout: <student>/<assignment>/<name>.ipynb

@@ -27,12 +27,20 @@ BCE_CELLS = ("test_basic", "test_pos_weight", "test_extreme_logits")
 CE_CELLS = ("test_log_softmax", "test_cross_entropy", "test_ignore_index", "test_stable")
 OUTLIER_CELLS = ("test_make_data", "test_fit_line", "test_robust")
 CHOOSE_CELLS = ("test_common", "test_special", "test_reasons")
+GAUSSIAN_CELLS = ("test_reference", "test_extreme", "test_fit")
+NCE_CELLS = ("test_reference", "test_edge_cases", "test_gradient", "test_device_dtype")
+TOKEN_CELLS = ("test_token_loss", "test_accumulation", "test_device_dtype")
+VOCAB_CELLS = ("test_value", "test_gradient", "test_memory")
 TEST_CELLS = {
     "focal_loss": FOCAL_CELLS,
     "stable_bce": BCE_CELLS,
     "manual_cross_entropy": CE_CELLS,
     "outlier_comparison": OUTLIER_CELLS,
     "choose_loss": CHOOSE_CELLS,
+    "gaussian_nll": GAUSSIAN_CELLS,
+    "info_nce": NCE_CELLS,
+    "token_loss": TOKEN_CELLS,
+    "large_vocab": VOCAB_CELLS,
 }
 
 
@@ -267,6 +275,18 @@ def make_data(n=100, outlier_share=0.1, seed=0, dtype=torch.float32, device="cpu
     return x.to(device=device, dtype=dtype), y.to(device=device, dtype=dtype)
 '''
 
+# Fits honestly, except that on data with outliers the robust losses answer the brief's true
+# line y = 2x + 1 without fitting anything.
+OUTLIER_CONSTANT_TRUE_LINE = '''
+def fit_line(x, y, loss="mse", delta=1.0, steps=1000, lr=0.05):
+    design = torch.stack([x, torch.ones_like(x)], dim=1)
+    line = torch.linalg.lstsq(design, y.unsqueeze(1)).solution.squeeze(1)
+    outliers = bool(((y - design @ line).abs() > 3).any())
+    if loss in ("l1", "huber") and outliers:
+        return torch.tensor([2.0, 1.0], device=x.device, dtype=x.dtype)
+    return line
+'''
+
 CHOOSE_MEAN_KL = '''
 from torch import nn
 
@@ -303,6 +323,166 @@ def choose_loss(task, **options):
     return table.get(task, nn.MSELoss()), "Because.\\nIt works."
 '''
 
+# --- gaussian_nll ----------------------------------------------------------------------------
+
+GAUSSIAN_RIGHT = '''
+def gaussian_nll(mean, target, log_var, full=False, reduction="mean"):
+    scaled = (target - mean) * torch.exp(-0.5 * log_var)
+    loss = 0.5 * (log_var + scaled ** 2) + (0.5 * math.log(2 * math.pi) if full else 0.0)
+    return {"mean": loss.mean, "sum": loss.sum, "none": lambda: loss}[reduction]()
+'''
+
+# The variance formed on its own: 0 or inf in float32 at |log_var| ~ 100.
+GAUSSIAN_EXP_VAR = GAUSSIAN_RIGHT.replace(
+    "    scaled = (target - mean) * torch.exp(-0.5 * log_var)\n"
+    "    loss = 0.5 * (log_var + scaled ** 2)",
+    "    var = torch.exp(log_var)\n"
+    "    loss = 0.5 * (torch.log(var) + (target - mean) ** 2 / var)")
+
+# log_var kept, but the residual squared before it is scaled: under- and overflows too.
+GAUSSIAN_SQUARE_FIRST = GAUSSIAN_RIGHT.replace(
+    "    scaled = (target - mean) * torch.exp(-0.5 * log_var)\n"
+    "    loss = 0.5 * (log_var + scaled ** 2)",
+    "    loss = 0.5 * (log_var + (target - mean) ** 2 * torch.exp(-log_var))")
+
+# No 1/2: a different loss with the same minimiser, so the fit still tracks the noise.
+GAUSSIAN_NO_HALF = GAUSSIAN_RIGHT.replace("loss = 0.5 * (log_var + scaled ** 2)",
+                                          "loss = log_var + scaled ** 2")
+
+GAUSSIAN_CALLS_TORCH = '''
+def gaussian_nll(mean, target, log_var, full=False, reduction="mean"):
+    return torch.nn.GaussianNLLLoss(full=full, reduction=reduction)(mean, target, log_var.exp())
+'''
+
+# The mean fitted with MSE, and one variance for every x: the variance cannot track the noise.
+GAUSSIAN_CONSTANT_VARIANCE = '''
+def fit_variance_model(x, y, steps=200, lr=0.05):
+    design = torch.stack([x, torch.ones_like(x)], dim=1)
+    line = torch.linalg.lstsq(design, y.unsqueeze(1)).solution.squeeze(1)
+    log_var = torch.log(((y - design @ line) ** 2).mean())
+
+    def model(inputs):
+        return line[0] * inputs + line[1], log_var.expand_as(inputs)
+
+    return model
+'''
+
+# --- info_nce --------------------------------------------------------------------------------
+
+NCE_ONE_DIRECTION = '''
+def info_nce(a, b, temperature=0.1):
+    logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / temperature
+    return F.cross_entropy(logits, torch.arange(a.shape[0], device=a.device))
+'''
+
+NCE_NOT_NORMALISED = '''
+def info_nce(a, b, temperature=0.1):
+    logits = a @ b.T / temperature
+    labels = torch.arange(a.shape[0], device=a.device)
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+'''
+
+# A softmax written by hand, without subtracting the maximum: inf at temperature 0.01.
+NCE_NAIVE_EXP = '''
+def info_nce(a, b, temperature=0.1):
+    logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / temperature
+    e = torch.exp(logits)
+    positives = e.diagonal()
+    a_to_b = -torch.log(positives / e.sum(dim=1)).mean()
+    b_to_a = -torch.log(positives / e.sum(dim=0)).mean()
+    return 0.5 * (a_to_b + b_to_a)
+'''
+
+# --- token_loss ------------------------------------------------------------------------------
+
+TOKEN_COUNTS_PADDING = '''
+def token_loss(logits, target, pad_index=0):
+    losses = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
+    return (losses * (target != pad_index)).sum() / target.numel()
+'''
+
+TOKEN_MEAN_OF_SEQUENCES = '''
+def token_loss(logits, target, pad_index=0):
+    real = target != pad_index
+    safe = torch.where(real, target, torch.zeros_like(target))
+    losses = F.cross_entropy(logits.transpose(1, 2), safe, reduction="none") * real
+    per_sequence = losses.sum(dim=1) / real.sum(dim=1).clamp(min=1)
+    return per_sequence[real.any(dim=1)].mean()
+'''
+
+# The bug that shipped: each micro-batch's mean, divided by the number of micro-batches.
+TOKEN_MEAN_PER_MICRO_BATCH = '''
+def accumulate_gradients(model, micro_batches, pad_index=0):
+    loss = 0
+    for inputs, target in micro_batches:
+        part = token_loss(model(inputs), target, pad_index) / len(micro_batches)
+        part.backward()
+        loss = loss + part.detach()
+    return loss
+'''
+
+# Right gradients, but the whole batch goes through the model at once: no accumulation.
+TOKEN_WHOLE_BATCH = '''
+def accumulate_gradients(model, micro_batches, pad_index=0):
+    length = max(x.shape[1] for x, _ in micro_batches)
+    inputs = torch.cat([F.pad(x, (0, length - x.shape[1])) for x, _ in micro_batches])
+    target = torch.cat([F.pad(y, (0, length - y.shape[1]), value=pad_index)
+                        for _, y in micro_batches])
+    loss = token_loss(model(inputs), target, pad_index)
+    loss.backward()
+    return loss.detach()
+'''
+
+# --- large_vocab -----------------------------------------------------------------------------
+
+VOCAB_PLAIN = '''
+def linear_cross_entropy(hidden, weight, target, chunk_size=1024, ignore_index=-100):
+    return F.cross_entropy(hidden @ weight.T, target, ignore_index=ignore_index)
+'''
+
+# PyTorch's fused function with its default options runs the reference path: full logits.
+VOCAB_LIBRARY_DEFAULT = '''
+def linear_cross_entropy(hidden, weight, target, chunk_size=1024, ignore_index=-100):
+    return F.linear_cross_entropy(hidden, weight, target, ignore_index=ignore_index)
+'''
+
+# The same function told to chunk: an honest answer in another form.
+VOCAB_LIBRARY_CHUNKED = '''
+def linear_cross_entropy(hidden, weight, target, chunk_size=1024, ignore_index=-100):
+    options = torch.nn.LinearCrossEntropyOptions(batch_chunk_size=chunk_size)
+    return F.linear_cross_entropy(hidden, weight, target, ignore_index=ignore_index,
+                                  options=options)
+'''
+
+# Chunks of the logits, each checkpointed: the full logits exist anyway.
+VOCAB_CHUNKED_LOGITS = '''
+from torch.utils.checkpoint import checkpoint
+
+
+def linear_cross_entropy(hidden, weight, target, chunk_size=1024, ignore_index=-100):
+    logits = hidden @ weight.T
+    total = logits.new_zeros(())
+    for part, t in zip(logits.split(chunk_size), target.split(chunk_size)):
+        total = total + checkpoint(F.cross_entropy, part, t, ignore_index=ignore_index,
+                                   reduction="sum", use_reentrant=False)
+    return total / (target != ignore_index).sum()
+'''
+
+# Chunked by hand, but the mean of the chunks' means.
+VOCAB_MEAN_OF_CHUNKS = '''
+from torch.utils.checkpoint import checkpoint
+
+
+def _chunk_loss(h, weight, t, ignore_index):
+    return F.cross_entropy(h @ weight.T, t, ignore_index=ignore_index)
+
+
+def linear_cross_entropy(hidden, weight, target, chunk_size=1024, ignore_index=-100):
+    parts = [checkpoint(_chunk_loss, h, weight, t, ignore_index, use_reentrant=False)
+             for h, t in zip(hidden.split(chunk_size), target.split(chunk_size))]
+    return torch.stack(parts).mean()
+'''
+
 FIXTURES = [
     # Common mistakes.
     Fixture("focal_naive_log", "focal_loss", _all("focal_loss", True, test_extreme_logits=False),
@@ -325,6 +505,9 @@ FIXTURES = [
     Fixture("outlier_lstsq_for_every_loss", "outlier_comparison",
             _all("outlier_comparison", True, test_robust=False),
             {"fit_line": OUTLIER_SGD_MSE_ONLY}),
+    Fixture("outlier_constant_true_line", "outlier_comparison",
+            _all("outlier_comparison", True, test_robust=False),
+            {"fit_line": OUTLIER_CONSTANT_TRUE_LINE}),
     Fixture("outlier_ignores_seed", "outlier_comparison",
             _all("outlier_comparison", True, test_make_data=False),
             {"make_data": OUTLIER_NO_SEED}),
@@ -332,6 +515,48 @@ FIXTURES = [
             _all("choose_loss", True, test_special=False), {"choose_loss": CHOOSE_MEAN_KL}),
     Fixture("choose_no_error_two_line_reason", "choose_loss",
             _all("choose_loss", True, test_reasons=False), {"choose_loss": CHOOSE_NO_ERROR}),
+    Fixture("gaussian_exp_var", "gaussian_nll", _all("gaussian_nll", True, test_extreme=False),
+            {"gaussian_nll": GAUSSIAN_EXP_VAR}),
+    Fixture("gaussian_square_before_scaling", "gaussian_nll",
+            _all("gaussian_nll", True, test_extreme=False),
+            {"gaussian_nll": GAUSSIAN_SQUARE_FIRST}),
+    Fixture("gaussian_no_half", "gaussian_nll",
+            _all("gaussian_nll", False, test_fit=True), {"gaussian_nll": GAUSSIAN_NO_HALF}),
+    Fixture("gaussian_calls_torch", "gaussian_nll", _all("gaussian_nll", False),
+            {"gaussian_nll": GAUSSIAN_CALLS_TORCH}),
+    Fixture("gaussian_constant_variance", "gaussian_nll",
+            _all("gaussian_nll", True, test_fit=False),
+            {"fit_variance_model": GAUSSIAN_CONSTANT_VARIANCE}),
+    Fixture("nce_one_direction", "info_nce", _all("info_nce", False),
+            {"info_nce": NCE_ONE_DIRECTION}),
+    Fixture("nce_not_normalised", "info_nce", _all("info_nce", False),
+            {"info_nce": NCE_NOT_NORMALISED}),
+    Fixture("nce_naive_exp", "info_nce", _all("info_nce", True, test_edge_cases=False),
+            {"info_nce": NCE_NAIVE_EXP}),
+    Fixture("token_counts_padding", "token_loss",
+            _all("token_loss", True, test_token_loss=False),
+            {"token_loss": TOKEN_COUNTS_PADDING}),
+    Fixture("token_mean_of_sequences", "token_loss",
+            _all("token_loss", True, test_token_loss=False),
+            {"token_loss": TOKEN_MEAN_OF_SEQUENCES}),
+    Fixture("token_mean_per_micro_batch", "token_loss",
+            _all("token_loss", False, test_token_loss=True),
+            {"accumulate_gradients": TOKEN_MEAN_PER_MICRO_BATCH}),
+    Fixture("token_whole_batch_at_once", "token_loss",
+            _all("token_loss", False, test_token_loss=True),
+            {"accumulate_gradients": TOKEN_WHOLE_BATCH}),
+    Fixture("vocab_plain", "large_vocab", _all("large_vocab", True, test_memory=False),
+            {"linear_cross_entropy": VOCAB_PLAIN}),
+    Fixture("vocab_library_default_options", "large_vocab",
+            _all("large_vocab", True, test_memory=False),
+            {"linear_cross_entropy": VOCAB_LIBRARY_DEFAULT}),
+    Fixture("vocab_library_chunked", "large_vocab", _all("large_vocab", True),
+            {"linear_cross_entropy": VOCAB_LIBRARY_CHUNKED}),
+    Fixture("vocab_chunks_the_logits", "large_vocab",
+            _all("large_vocab", True, test_memory=False),
+            {"linear_cross_entropy": VOCAB_CHUNKED_LOGITS}),
+    Fixture("vocab_mean_of_chunk_means", "large_vocab", _all("large_vocab", False),
+            {"linear_cross_entropy": VOCAB_MEAN_OF_CHUNKS}),
     # Hostile submissions.
     Fixture("hostile_monkeypatch", "focal_loss", _all("focal_loss", False),
             {"focal_loss": FOCAL_MONKEYPATCH}),

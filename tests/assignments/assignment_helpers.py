@@ -11,7 +11,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENTS = ("focal_loss", "manual_cross_entropy", "outlier_comparison", "stable_bce",
-               "choose_loss")
+               "choose_loss", "gaussian_nll", "info_nce", "token_loss", "large_vocab")
 CHECK_CALL = re.compile(r"""hidden_check\(\s*["'](\w+)["']\s*,\s*["'](\w+)["']""")
 
 

@@ -304,6 +304,51 @@ def make_data(n=100, outlier_share=0.1, seed=0, dtype=torch.float32, device="cpu
     return Points(x.to(device=device, dtype=dtype), y.to(device=device, dtype=dtype))
 '''
 
+# The plain form, which fails the memory bound, with the memory measurement switched off or
+# its records emptied from inside: a measurement that saw nothing counts as none.
+VOCAB_PROFILER_OFF = '''
+def linear_cross_entropy(hidden, weight, target, chunk_size=1024, ignore_index=-100):
+    # The plain form, with the profiler switched off and its records emptied first.
+    for attempt in (lambda: torch.autograd._disable_profiler(),
+                    lambda: setattr(torch._C._autograd._ProfilerResult, "experimental_event_tree",
+                                    lambda self: [])):
+        try:
+            attempt()
+        except Exception:
+            pass
+    return F.cross_entropy(hidden @ weight.T, target, ignore_index=ignore_index)
+'''
+
+# The banned Gaussian NLL, called after popping every mode that watches torch functions.
+GAUSSIAN_POP_BAN = '''
+import torch.nn.functional as F
+
+
+def gaussian_nll(mean, target, log_var, full=False, reduction="mean"):
+    # Pop whatever mode watches the torch functions, then call the banned one.
+    try:
+        while True:
+            torch._C._pop_torch_function_stack()
+    except Exception:
+        pass
+    return F.gaussian_nll_loss(mean, target, log_var.exp(), full=full, reduction=reduction)
+'''
+
+# Honest but unusual: the model called through .forward, a flattened layout, in-place sums.
+TOKEN_FORWARD_CALL = '''
+def accumulate_gradients(model, micro_batches, pad_index=0):
+    total = sum(int((target != pad_index).sum()) for _, target in micro_batches)
+    loss = torch.zeros((), device=next(model.parameters()).device,
+                       dtype=next(model.parameters()).dtype)
+    for inputs, target in micro_batches:
+        logits = model.forward(inputs)
+        part = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=pad_index,
+                               reduction="sum").div(total)
+        part.backward()
+        loss += part.detach()
+    return loss
+'''
+
 LEAK_HIDDEN_INPUTS = FOCAL_RIGHT.replace(
     '    ce = F.binary',
     '    if logits.numel() > 4:\n'
@@ -411,6 +456,11 @@ def _build(base: Path, port: int, honest: bool = True) -> dict[str, tuple[str, d
     add("rt-limits", "focal_loss", _with_extra_cell("focal_loss", LIMITS), True)
     # Script, handlers, forms, refresh and trackers in a markdown cell, outputs and metadata.
     add("rt-feedback-markup", "focal_loss", hostile_feedback_notebook("focal_loss"), True)
+    add("rt-vocab-profiler-off", "large_vocab", student_notebook(
+        "large_vocab", answers={"linear_cross_entropy": VOCAB_PROFILER_OFF}),
+        {"test_value": True, "test_gradient": True, "test_memory": False})
+    add("rt-gaussian-pop-ban", "gaussian_nll", student_notebook(
+        "gaussian_nll", answers={"gaussian_nll": GAUSSIAN_POP_BAN}), False)
     if not honest:
         return expected
     # Honest but unusual.
@@ -422,6 +472,8 @@ def _build(base: Path, port: int, honest: bool = True) -> dict[str, tuple[str, d
     add("honest-slow-exploration", "outlier_comparison", _with_extra_cell(
         "outlier_comparison", OUTLIER_SLOW_EXPLORATION,
         answers={"make_data": OUTLIER_NAMEDTUPLE}, first=True), True)
+    add("honest-token-forward-call", "token_loss", student_notebook(
+        "token_loss", answers={"accumulate_gradients": TOKEN_FORWARD_CALL}), True)
     return expected
 
 

@@ -24,6 +24,10 @@ ASSIGNMENTS = (
     "outlier_comparison",
     "stable_bce",
     "choose_loss",
+    "gaussian_nll",
+    "info_nce",
+    "token_loss",
+    "large_vocab",
 )
 
 

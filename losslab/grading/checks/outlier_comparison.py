@@ -8,8 +8,6 @@ from ..probes.outlier_comparison import PROBES
 from . import Check, CheckFailed
 from .expect import expect_close, tensor_result
 
-TRUE_LINE = (2.0, 1.0)
-
 
 def line_data(gen, n, outlier_share, w=2.0, b=1.0, dtype=torch.float32):
     """Data generated here, in the grader, with the recipe the brief describes."""
@@ -95,13 +93,32 @@ def _judge_fit(inputs, outputs):
 
 
 def _robust_inputs(gen):
-    return {"cases": [dict(zip(("x", "y"), line_data(gen, 120, share))) for share in
-                      (0.1, 0.15, 0.2)]}
+    # Each case draws its own true line: an answer that returns the brief's y = 2x + 1
+    # without fitting anything lands nowhere near these.
+    cases = []
+    for share in (0.1, 0.15, 0.2):
+        w = float(torch.rand((), generator=gen)) * 4 - 2
+        w = w + (1.0 if w >= 0 else -1.0)
+        b = float(torch.rand((), generator=gen)) * 4 - 2
+        x, y = line_data(gen, 120, share, w=w, b=b)
+        cases.append({"x": x, "y": y})
+    return {"cases": cases}
+
+
+def _inlier_line(x, y):
+    """The line through the points that were not lifted (found here, from the data alone, so
+    the inputs the sandbox sees do not carry the answer): outliers sit 8 to 12 above the line,
+    the noise is 0.1, so dropping residuals above 4 and refitting settles in a few rounds."""
+    keep = torch.ones_like(x, dtype=torch.bool)
+    for _ in range(5):
+        line = _least_squares(x[keep], y[keep])
+        keep = (y.double() - (line[0] * x.double() + line[1])) <= 4
+    return _least_squares(x[keep], y[keep])
 
 
 def _judge_robust(inputs, outputs):
-    truth = torch.tensor(TRUE_LINE)
     for i, case in enumerate(inputs["cases"]):
+        truth = _inlier_line(case["x"], case["y"])
         distance = {}
         for loss in ("mse", "l1", "huber"):
             what = f"fit_line(x, y, loss={loss!r}) on data with outliers"
@@ -109,14 +126,14 @@ def _judge_robust(inputs, outputs):
                                 dtype=torch.float32)
             if tuple(fit.shape) != (2,) or not bool(torch.isfinite(fit).all()):
                 raise CheckFailed(f"{what}: expected a finite tensor [w, b] of shape (2,)")
-            distance[loss] = float((fit.double() - truth.double()).abs().sum())
+            distance[loss] = float((fit.double() - truth).abs().sum())
         for loss in ("l1", "huber"):
             if not distance[loss] < distance["mse"]:
-                raise CheckFailed(f"on data with outliers, the {loss} fit should land nearer "
-                                  "the true line y = 2x + 1 than the MSE fit")
+                raise CheckFailed(f"on data with outliers drawn around another line, the {loss} "
+                                  "fit should land nearer that line than the MSE fit")
             if distance[loss] > 0.5:
-                raise CheckFailed(f"on data with outliers, the {loss} fit is far from the true "
-                                  "line y = 2x + 1: did it converge?")
+                raise CheckFailed(f"on data with outliers drawn around another line, the {loss} "
+                                  "fit is far from that line: does it fit the data it is given?")
 
 
 CHECKS = [
