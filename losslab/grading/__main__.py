@@ -14,10 +14,19 @@ import sys
 from pathlib import Path
 
 from .checks import ASSIGNMENTS
+from .settings import (
+    ISOLATION_ENV,
+    SOURCE_ENV,
+    STALL_SECONDS,
+    STALL_SECONDS_ENV,
+    SUBMISSION_SECONDS,
+    UNSAFE,
+)
 
 
 def release(names: list[str]) -> int:
-    from .grader import REPO_ROOT, _child_env
+    from .processes import worker_env
+    from .settings import REPO_ROOT
 
     for name in names:
         if name not in ASSIGNMENTS:
@@ -26,7 +35,7 @@ def release(names: list[str]) -> int:
             return 2
         command = [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force",
                    "--no-db", "--log-level=WARN"]
-        run = subprocess.run(command, cwd=REPO_ROOT, env=_child_env())
+        run = subprocess.run(command, cwd=REPO_ROOT, env=worker_env())
         if run.returncode != 0:
             print(f"nbgrader generate_assignment {name} failed", file=sys.stderr)
             return run.returncode
@@ -35,33 +44,24 @@ def release(names: list[str]) -> int:
 
 
 def grade(args: argparse.Namespace) -> int:
-    from . import isolation
-    from .grader import (
-        DEFAULT_ZIP_REGEXP,
-        GradingInputError,
-        Job,
-        Outcome,
-        collect_zips,
-        export_csv,
-        find_submissions,
-        grade_all,
-        source_folder,
-        stall_seconds,
-        write_log,
-    )
+    from . import sandbox
+    from .batch import Outcome, grade_all, write_log
+    from .gradebook import export_csv
+    from .intake import DEFAULT_ZIP_REGEXP, Job, collect_zips, find_submissions
+    from .settings import GradingInputError, source_folder, stall_seconds
 
     if args.unsafe_no_isolation:
-        os.environ[isolation.ENV] = isolation.UNSAFE
+        os.environ[ISOLATION_ENV] = UNSAFE
         print("WARNING: --unsafe-no-isolation: student code runs as you, without bubblewrap; "
               "it can read solutions/ and the gradebook and reach the network.", file=sys.stderr)
     if args.source:
-        os.environ["LOSSLAB_SOURCE"] = str(Path(args.source).resolve())
+        os.environ[SOURCE_ENV] = str(Path(args.source).resolve())
     os.umask(0o077)
     course = Path(args.out).resolve()
     try:
         # Fail closed before anything is unpacked or run.
-        isolation.require()
-    except isolation.IsolationUnavailable as error:
+        sandbox.require()
+    except sandbox.IsolationUnavailable as error:
         print(f"make grade: {error}", file=sys.stderr)
         return 3
     rejected: list[tuple[str, str]] = []
@@ -100,7 +100,7 @@ def grade(args: argparse.Namespace) -> int:
         return 2
     workers = args.jobs or None
     print(f"Grading {len(jobs)} submissions from {folder} into {course} "
-          f"with {workers or 'all'} parallel workers ({isolation.describe_mode()})", flush=True)
+          f"with {workers or 'all'} parallel workers ({sandbox.describe_mode()})", flush=True)
     outcomes = [Outcome(Job(student, args.assignment, folder), "failed", 0.0,
                         f"not graded: {reason}", isolation="not run")
                 for student, reason in rejected]
@@ -144,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     gr.add_argument("--zip-regexp", help="regular expression for LMS file names "
                     "(named groups student_id and file_id)")
     gr.add_argument("--jobs", type=int, default=0, help="parallel workers (0: every core)")
-    gr.add_argument("--timeout", type=float, default=900.0,
-                    help="seconds one attempt at one submission may take in all (a worker "
-                    "that makes no progress for LOSSLAB_STALL_SECONDS, default 120, is "
-                    "replaced sooner and the submission retried once)")
+    gr.add_argument("--timeout", type=float, default=SUBMISSION_SECONDS,
+                    help=f"seconds one attempt at one submission may take in all (default "
+                    f"{SUBMISSION_SECONDS:g}; a worker that makes no progress for "
+                    f"{STALL_SECONDS_ENV}, default {STALL_SECONDS:g}, is replaced sooner and "
+                    "the submission retried once)")
     gr.add_argument("--source", help="folder of the instructor's source notebooks "
                     "(<assignment>/<assignment>.ipynb; default: solutions/, which is public)")
     gr.add_argument("--unsafe-no-isolation", action="store_true",

@@ -5,7 +5,7 @@
   and survives a kernel that dies.
 - :class:`RestoreMissingCells` puts back read-only and graded cells a student deleted.
 - :class:`IsolatedChecks` decides every graded test cell outside the kernel
-  (:func:`losslab.grading.isolate.judge_notebook`) and writes the verdict as the cell's output.
+  (:func:`losslab.grading.judge.judge_notebook`) and writes the verdict as the cell's output.
 - :class:`SanitizeFeedback` keeps hidden tests and tracebacks of test cells out of feedback.
 """
 
@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 
@@ -29,16 +28,22 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from traitlets import Bool, Float, Integer, Unicode, default
 
-from . import isolation
+from . import processes, sandbox
 from .checks import ASSIGNMENTS
-from .isolate import Limits, judge_notebook
+from .judge import judge_notebook
+from .settings import (
+    CPU_SECONDS,
+    KERNEL_MEMORY_MB,
+    KERNEL_MESSAGE_MB,
+    KERNEL_SEND_SECONDS,
+    STUDENT_SLACK_SECONDS,
+    Limits,
+)
 from .worker import beat
 
 CHECK_CALL = re.compile(r"""hidden_check\(\s*["'](\w+)["']\s*,\s*["'](\w+)["']""")
 HIDDEN_REGION = re.compile(r"[^\n]*BEGIN HIDDEN TESTS.*?END HIDDEN TESTS[^\n]*\n?", re.DOTALL)
 VERDICT_ENAME = "TestFailed"
-# Beyond a step's own limit, how long the worker may take to notice it ended.
-STUDENT_SLACK_SECONDS = 30.0
 
 
 def is_test_cell(cell: NotebookNode) -> bool:
@@ -53,10 +58,10 @@ def checks_named(source: str) -> list[str]:
 
 
 class LimitedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels run inside bubblewrap (see :mod:`.isolation`).
+    """A kernel manager whose kernels run inside bubblewrap (see :mod:`.sandbox`).
 
     The kernel talks to nbclient over ZeroMQ ``ipc`` sockets (there is no network inside) in
-    a bounded tmpfs of the sandbox (``isolation.KERNEL_RUN``), which the host reaches through
+    a bounded tmpfs of the sandbox (``sandbox.KERNEL_RUN``), which the host reaches through
     ``/proc/PID/root`` and which goes away with the sandbox; the kernel can write no host
     folder, and reads its connection file from a read-only bind. Its stdout and stderr go to
     /dev/null, never to the grading worker's streams.
@@ -72,15 +77,18 @@ class LimitedKernelManager(AsyncKernelManager):
     a later submission happened to allocate.
     """
 
-    memory_mb = Integer(4096, help="Limit on the kernel's memory, in MiB.").tag(config=True)
-    cpu_seconds = Integer(900, help="Limit on the kernel's CPU time, in seconds.").tag(
+    memory_mb = Integer(KERNEL_MEMORY_MB, help="Limit on the kernel's memory, in MiB.").tag(
         config=True
     )
-    max_message_mb = Integer(32, help="Largest message the kernel may send, in MiB.").tag(
+    cpu_seconds = Integer(CPU_SECONDS, help="Limit on the kernel's CPU time, in seconds.").tag(
         config=True
     )
+    max_message_mb = Integer(
+        KERNEL_MESSAGE_MB, help="Largest message the kernel may send, in MiB."
+    ).tag(config=True)
     send_timeout_s = Integer(
-        10, help="Seconds a message to the kernel may wait for a reader before it fails."
+        KERNEL_SEND_SECONDS,
+        help="Seconds a message to the kernel may wait for a reader before it fails.",
     ).tag(config=True)
 
     def _socket_defaults(self, context: zmq.Context) -> zmq.Context:
@@ -115,20 +123,9 @@ class LimitedKernelManager(AsyncKernelManager):
 
         Safe to call more than once, and after nbclient's own cleanup."""
         process = getattr(getattr(self, "provisioner", None), "process", None)
-        if process is not None and process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                process.kill()
-            except ProcessLookupError:
-                pass
-        if process is not None:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.log.warning("the kernel process %s did not end after SIGKILL", process.pid)
+        if (process is not None and process.poll() is None
+                and not processes.kill_group(process, wait=10)):
+            self.log.warning("the kernel process %s did not end after SIGKILL", process.pid)
         for client in getattr(self, "_clients", []):
             # Joins the heartbeat thread before its socket is closed under it.
             try:
@@ -149,12 +146,12 @@ class LimitedKernelManager(AsyncKernelManager):
             shutil.rmtree(sockets, ignore_errors=True)
 
     async def _async_pre_start_kernel(self, **kw):
-        isolation.require()
+        sandbox.require()
         self._sockets = tempfile.mkdtemp(prefix="losslab-kernel-")
         self.transport = "ipc"
         self.ip = os.path.join(self._sockets, "k")
-        if isolation.mode() != isolation.UNSAFE:
-            self.ip = f"{isolation.KERNEL_RUN}/k"
+        if sandbox.mode() != sandbox.UNSAFE:
+            self.ip = f"{sandbox.KERNEL_RUN}/k"
         self.connection_file = os.path.join(self._sockets, "kernel.json")
         return await super()._async_pre_start_kernel(**kw)
 
@@ -167,29 +164,26 @@ class LimitedKernelManager(AsyncKernelManager):
             self.log.warning("the kernel did not take the shutdown request; it will be killed")
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
-        limits = isolation.Limits(memory_mb=self.memory_mb, cpu_seconds=self.cpu_seconds)
-        if isolation.mode() == isolation.UNSAFE:
-            env = dict(kw.get("env") or os.environ)
-            env["LOSSLAB_AUTOGRADE"] = "1"
-            env["MPLBACKEND"] = "Agg"
-            kw["env"] = env
+        limits = Limits(memory_mb=self.memory_mb, cpu_seconds=self.cpu_seconds)
+        if sandbox.mode() == sandbox.UNSAFE:
+            kw["env"] = processes.unsafe_student_env(kw.get("env"))
         else:
-            launch = isolation.command(
+            launch = sandbox.command(
                 list(kernel_cmd), ro_binds=[(self.connection_file, self.connection_file)],
-                limits=limits, scratch=(isolation.KERNEL_RUN,))
+                limits=limits, scratch=(sandbox.KERNEL_RUN,))
             if launch.ids is not None:
                 # The kernel's (unprivileged) host user reads its connection file.
                 os.chown(self.connection_file, *launch.ids)
             kernel_cmd = launch.argv
-            kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+            kw["env"] = processes.bwrap_env()
             kw["cwd"] = "/"
-        kw["preexec_fn"] = isolation.preexec(limits)
+        kw["preexec_fn"] = sandbox.preexec(limits)
         await super()._async_launch_kernel(kernel_cmd, **self._quiet(kw))
-        if isolation.mode() != isolation.UNSAFE:
+        if sandbox.mode() != sandbox.UNSAFE:
             # The connection file is written; from now on this side (the manager and every
             # client it makes) connects to the sockets inside the sandbox.
-            root = isolation.sandbox_root(self.provisioner.process.pid)
-            self.ip = f"{root}{isolation.KERNEL_RUN}/k"
+            root = sandbox.sandbox_root(self.provisioner.process.pid)
+            self.ip = f"{root}{sandbox.KERNEL_RUN}/k"
 
     @staticmethod
     def _quiet(kw: dict) -> dict:

@@ -3,16 +3,13 @@
 ``hidden_check`` runs a registered check right there, in the kernel, so that instructors and
 ``nbgrader validate`` see the same verdicts the grader gives. During autograding (the grader
 sets ``LOSSLAB_AUTOGRADE=1``) it does nothing: the grade is decided outside the student's
-kernel, by :mod:`losslab.grading.isolate`, because code in that kernel can be subverted.
+kernel, by :mod:`losslab.grading.judge`, because code in that kernel can be subverted.
 """
 
 from __future__ import annotations
 
-import os
-
 from .checks import get_check
-
-AUTOGRADE_ENV = "LOSSLAB_AUTOGRADE"
+from .settings import autograding
 
 
 def pick_device() -> str:
@@ -24,7 +21,7 @@ def pick_device() -> str:
 
 def hidden_check(assignment: str, name: str, namespace: dict, seed: int = 0) -> None:
     """Run the check ``assignment.name`` against the functions in ``namespace``."""
-    if os.environ.get(AUTOGRADE_ENV) == "1":
+    if autograding():
         return
     import importlib
 

@@ -16,7 +16,7 @@ sandboxes are started inside bubblewrap without this pipe.
 On the same pipe the worker says when it makes progress (:func:`beat`): ``"student"`` while a
 kernel or sandbox runs the submission's code, for at most the seconds it names, ``"start"``
 while it imports its libraries, and ``"grader"`` while its own code runs. The grader replaces
-a worker that stays silent past that bound (see :class:`losslab.grading.grader.WorkerProcess`).
+a worker that stays silent past that bound (see :class:`losslab.grading.batch.WorkerProcess`).
 
 Nothing of one submission outlives it here: every kernel's ZeroMQ sockets and contexts are
 closed with zero linger when its notebook has run (:meth:`.preprocessors.LimitedKernelManager.
@@ -35,9 +35,9 @@ import re
 import sys
 from pathlib import Path
 
+from .settings import WORKER_IMPORT_SECONDS
+
 _BEAT_FD: int | None = None
-# What a fresh worker may take to import nbgrader, torch and the checks before its first job.
-IMPORT_SECONDS = 300.0
 
 
 def beat(phase: str, seconds: float = 0.0) -> None:
@@ -80,7 +80,7 @@ def grade_one(course_dir: Path, assignment: str, student: str) -> dict:
     from traitlets.config import Config
 
     from .checks import checks_for
-    from .config import configure
+    from .settings import configure
 
     # The judge is loaded before any student code runs.
     checks_for(assignment)
@@ -155,11 +155,11 @@ def serve(fd: int) -> int:
     os.close(devnull)
     _BEAT_FD = fd
     # Alive; the imports below take a while on a busy machine.
-    beat("start", IMPORT_SECONDS)
+    beat("start", WORKER_IMPORT_SECONDS)
     from nbgrader.apps import NbGraderAPI  # noqa: F401 - imported once, before any job
 
-    from .config import configure  # noqa: F401
     from .preprocessors import RobustExecute  # noqa: F401
+    from .settings import configure  # noqa: F401
     beat("grader")
     for line in sys.stdin:
         if not line.strip():

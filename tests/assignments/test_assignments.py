@@ -153,8 +153,7 @@ def test_feedback_holds_no_hidden_test_text(batch):
 
 def _hidden_reference_values(assignment: str) -> set[str]:
     """Every reference value the hidden cases compare with, for the batch's seed."""
-    from losslab.grading import judging
-    from losslab.grading.checks import checks_for
+    from losslab.grading.checks import checks_for, expect
     from losslab.grading.probes.probing import Probe
     from losslab.grading.support import pick_device
 
@@ -167,7 +166,7 @@ def _hidden_reference_values(assignment: str) -> set[str]:
         elif cell.cell_type == "code":
             exec(compile(cell.source, assignment, "exec"), namespace)  # noqa: S102
     values: set[str] = set()
-    original = judging.expect_close
+    original = expect.expect_close
 
     def recording(out, expected, what, *, hidden, **kwargs):
         if hidden:
@@ -186,7 +185,7 @@ def _hidden_reference_values(assignment: str) -> set[str]:
         outputs["__device__"] = device
         outputs["__forbidden__"] = []
         owner = sys.modules[check.judge.__module__]
-        patched = [m for m in (owner, judging) if getattr(m, "expect_close", None) is original]
+        patched = [m for m in (owner, expect) if getattr(m, "expect_close", None) is original]
         for m in patched:
             m.expect_close = recording
         try:

@@ -21,9 +21,9 @@ import nbformat
 import pytest
 from assignment_helpers import ROOT, cell_scores, grading_env, student_notebook, write_submission
 
-from losslab.grading.config import VALIDATE_TIMEOUT
-from losslab.grading.grader import check_notebook, choose_notebook
-from losslab.grading.isolate import Limits, judge_notebook
+from losslab.grading.intake import check_notebook, choose_notebook
+from losslab.grading.judge import Limits, judge_notebook
+from losslab.grading.settings import VALIDATE_TIMEOUT
 from losslab.grading.worker import describe_failure
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
@@ -64,7 +64,7 @@ def _log(course) -> dict[str, dict]:
 
 
 def test_a_check_gets_the_time_validate_gives_a_cell():
-    code = subprocess.run([sys.executable, "-c", "from losslab.grading.isolate import Limits; "
+    code = subprocess.run([sys.executable, "-c", "from losslab.grading.judge import Limits; "
                            "print(Limits().step_seconds, Limits().cell_seconds)"],
                           cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
     step, cell = map(float, code.stdout.split())

@@ -9,7 +9,7 @@ import zipfile
 
 from assignment_helpers import ROOT, grading_env, student_notebook, write_submission
 
-from losslab.grading.isolate import Limits, judge_notebook
+from losslab.grading.judge import Limits, judge_notebook
 
 
 def _grade(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

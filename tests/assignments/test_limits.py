@@ -1,7 +1,7 @@
 """The sandbox's limits hold against the attacks that went around them.
 
 Each test runs the attack through the real sandbox (the bubblewrap command line every kernel
-and every probe gets, :func:`losslab.grading.isolation.command`) and checks its effect from the
+and every probe gets, :func:`losslab.grading.sandbox.command`) and checks its effect from the
 host: memory the host kernel gives out (``Shmem`` in ``/proc/meminfo``), files on the host, a
 user namespace and a mount inside, the files of each tmpfs, the kernel's socket folder, and the
 time the judge spends on a forged result frame. The red-team batch (``test_red_team.py``) runs
@@ -21,17 +21,17 @@ from pathlib import Path
 import pytest
 from assignment_helpers import ROOT
 
-from losslab.grading import isolation
-from losslab.grading.isolate import well_formed
+from losslab.grading import sandbox
+from losslab.grading.judge import well_formed
 
 GIB = 1 << 30
 
 
-def _sandboxed(code: str, limits: isolation.Limits, **kwargs) -> subprocess.Popen:
-    launch = isolation.command([sys.executable, "-c", code], limits=limits)
+def _sandboxed(code: str, limits: sandbox.Limits, **kwargs) -> subprocess.Popen:
+    launch = sandbox.command([sys.executable, "-c", code], limits=limits)
     return subprocess.Popen(launch.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, stdin=subprocess.DEVNULL, start_new_session=True,
-                            preexec_fn=isolation.preexec(limits), cwd="/", **kwargs)
+                            preexec_fn=sandbox.preexec(limits), cwd="/", **kwargs)
 
 
 def _finish(process: subprocess.Popen, timeout: float = 120) -> tuple[str, str]:
@@ -103,7 +103,7 @@ def test_memory_outside_the_rlimits_is_refused_and_the_host_gives_none():
     """memfd files, System V segments and shared mappings: none gets past the 2 GiB limit,
     and the host's shared memory does not rise by them while the sandbox holds them."""
     before = _host_shmem()
-    process = _sandboxed(MEMORY_HOG, isolation.Limits(memory_mb=2048))
+    process = _sandboxed(MEMORY_HOG, sandbox.Limits(memory_mb=2048))
     lines = []
     try:
         for line in process.stdout:
@@ -143,7 +143,7 @@ except OSError as error:
 
 
 def test_no_user_namespace_no_mount_and_a_read_only_root_inside_the_sandbox():
-    process = _sandboxed(NAMESPACE_ESCAPE, isolation.Limits())
+    process = _sandboxed(NAMESPACE_ESCAPE, sandbox.Limits())
     out, err = _finish(process)
     report = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
     assert set(report) == {"UNSHARE", "USERNS", "MOUNT", "SANDBOX-MIB", "ROOTFS"}, out + err
@@ -170,7 +170,7 @@ for folder in ("/tmp", "/dev/shm", "/sandbox"):
 
 def test_every_tmpfs_bounds_its_files():
     """Empty files pin kernel memory no byte limit counts: each tmpfs takes a bounded number."""
-    limits = isolation.Limits()
+    limits = sandbox.Limits()
     process = _sandboxed(FILE_FLOOD, limits)
     out, err = _finish(process, timeout=300)
     counts = {line.split()[1]: line.split()[2:] for line in out.splitlines()
@@ -303,7 +303,7 @@ send({"result": 1, "verdicts": {"stable_bce.basic": value}})
 
 JUDGE_FORGED = f'''
 import sys, time
-from losslab.grading.isolate import Limits, judge_notebook
+from losslab.grading.judge import Limits, judge_notebook
 cells = [{{"kind": "code", "source": {FORGED_FRAMES!r}}},
          {{"kind": "check", "grade_id": "t1", "checks": ["stable_bce.basic"]}}]
 start = time.monotonic()

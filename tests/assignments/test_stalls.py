@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 from assignment_helpers import ROOT, cell_scores, grading_env, student_notebook, write_submission
 
-from losslab.grading.grader import Job, WorkerProcess, _run_worker, prepare_gradebook
+from losslab.grading.batch import WorkerProcess, _run_worker
+from losslab.grading.gradebook import prepare_gradebook
+from losslab.grading.intake import Job
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None,
                                  reason="bubblewrap is needed to start a grading kernel")
@@ -197,7 +199,7 @@ def test_a_stuck_worker_is_replaced_and_the_submission_retried_without_charge(tm
     assert "made no progress for 10 seconds while none of the submission's code" in attempt.note
     # The submission's own time is that of the attempt that graded it.
     assert attempt.seconds <= took - 10
-    from losslab.grading.grader import merge_result
+    from losslab.grading.gradebook import merge_result
 
     score, most, _ = merge_result(course, job, attempt.folder)
     assert score == most > 0

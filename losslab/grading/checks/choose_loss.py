@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..judging import expect_close, expect_error, python_result
 from ..probes.choose_loss import PROBES
 from . import Check, CheckFailed
+from .expect import expect_close, expect_error, python_result
 
 TASKS = ("regression", "regression_with_outliers", "binary", "multiclass", "multilabel",
          "sequence_with_padding", "distillation")

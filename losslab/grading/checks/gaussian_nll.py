@@ -7,9 +7,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..judging import expect_close, expect_finite_gradient, tensor_result
 from ..probes.gaussian_nll import PROBES
 from . import Check, CheckFailed
+from .expect import expect_close, expect_finite_gradient, tensor_result
 
 FUNCTION = "gaussian_nll"
 REDUCTIONS = ("none", "mean", "sum")

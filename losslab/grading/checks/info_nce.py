@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ..judging import expect_close, expect_finite_gradient
 from ..probes.info_nce import PROBES
 from . import Check
+from .expect import expect_close, expect_finite_gradient
 
 FUNCTION = "info_nce"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..judging import expect_close, expect_finite_gradient
 from ..probes.large_vocab import PROBES
 from . import Check, CheckFailed
+from .expect import expect_close, expect_finite_gradient
 
 FUNCTION = "linear_cross_entropy"
 # The memory case: the full logits would be N x V float32 = 32 MiB.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..judging import expect_close, tensor_result
 from ..probes.manual_cross_entropy import PROBES
 from . import Check, CheckFailed
+from .expect import expect_close, tensor_result
 
 
 def _logits(gen, shape, dtype, scale=3.0):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ..judging import expect_close, tensor_result
 from ..probes.outlier_comparison import PROBES
 from . import Check, CheckFailed
+from .expect import expect_close, tensor_result
 
 
 def line_data(gen, n, outlier_share, w=2.0, b=1.0, dtype=torch.float32):

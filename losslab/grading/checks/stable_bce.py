@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..judging import expect_close, expect_finite_gradient
 from ..probes.stable_bce import PROBES
 from . import Check
+from .expect import expect_close, expect_finite_gradient
 
 FUNCTION = "bce_with_logits"
 

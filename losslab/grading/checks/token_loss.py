@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..judging import expect_close
 from ..probes.token_loss import PROBES, build_model
 from . import Check, CheckFailed
+from .expect import expect_close
 
 
 def reference(logits, target, pad_index):

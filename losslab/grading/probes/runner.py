@@ -1,6 +1,6 @@
 """The sandbox's main program: run a student's notebook code, then the probes; never judge.
 
-Started by :mod:`losslab.grading.isolate` inside bubblewrap as
+Started by :mod:`losslab.grading.judge` inside bubblewrap as
 ``python -m losslab_probes.runner JOB_DIR FD``. ``JOB_DIR`` (read-only) holds ``job.json``
 (the notebook's code cells and which probes each test cell needs) and ``inputs.pt`` (the
 inputs the grader drew). ``FD`` is the write end of a pipe that only the grader reads: the one

@@ -1,7 +1,7 @@
 """Decide graded test cells outside the student's kernel.
 
 The student's code runs in a sandbox (:mod:`losslab.grading.probes.runner`, inside bubblewrap:
-see :mod:`losslab.grading.isolation`) that only records what the student's functions return.
+see :mod:`losslab.grading.sandbox`) that only records what the student's functions return.
 The references are computed and compared here, in a process the student's code never ran in,
 from records that come back over a pipe this process alone reads, under its own deadlines.
 """
@@ -12,7 +12,6 @@ import io
 import json
 import os
 import secrets
-import select
 import signal
 import subprocess
 import sys
@@ -23,36 +22,22 @@ from pathlib import Path
 
 import torch
 
-from . import isolation
+from . import processes, sandbox
 from .checks import CheckFailed, checks_for
-from .config import VALIDATE_TIMEOUT
 from .probes.tracing import readable
+from .settings import (
+    MAX_RECORD_ELEMENTS,
+    MAX_RECORD_NODES,
+    MAX_RESULT_BYTES,
+    MAX_VALIDATION_SECONDS,
+    STUDENT_SLACK_SECONDS,
+    Limits,
+    grading_seed,
+)
 from .worker import beat
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PROBES_DIR = Path(__file__).resolve().parent / "probes"
 PROBE_COMMON = ("__init__.py", "probing.py", "tracing.py", "runner.py")
-MAX_RESULT_BYTES = 64 * 1024 * 1024
-# Beyond a step's own limit, how long this process may take to notice that it ended.
-STUDENT_SLACK_SECONDS = 30.0
-
-
-# A notebook cell may take as long here as Validate lets it (nbgrader's Execute.timeout).
-_CELL_SECONDS = float(os.environ.get("LOSSLAB_CELL_TIMEOUT", VALIDATE_TIMEOUT))
-
-
-@dataclass
-class Limits:
-    """Limits of one sandbox: memory, time per notebook cell and per check, and more."""
-
-    memory_mb: int = int(os.environ.get("LOSSLAB_SANDBOX_MEMORY_MB", "3072"))
-    # A graded test cell gets as long as Validate gives the same cell (it runs the same
-    # calls there); LOSSLAB_SANDBOX_STEP_SECONDS shortens it, for tests only.
-    step_seconds: float = float(os.environ.get("LOSSLAB_SANDBOX_STEP_SECONDS", _CELL_SECONDS))
-    cell_seconds: float = _CELL_SECONDS
-    startup_seconds: float = 60.0
-    cpu_seconds: int = 900
-    file_mb: int = 256
 
 
 @dataclass
@@ -70,17 +55,15 @@ class ChannelError(Exception):
 class FrameReader:
     """Length-prefixed frames from a pipe, with a cap on everything read."""
 
-    def __init__(self, fd: int, cap: int = MAX_RESULT_BYTES) -> None:
-        self.fd = fd
+    def __init__(self, cap: int = MAX_RESULT_BYTES) -> None:
         self.cap = cap
         self.total = 0
         self.buffer = bytearray()
         self.closed = False
 
-    def feed(self) -> tuple[list[dict], ChannelError | None]:
-        """The frames completed by the next read, and the error that ended reading, if any
-        (frames before a malformed one still count)."""
-        chunk = os.read(self.fd, 1 << 16)
+    def feed(self, chunk: bytes) -> tuple[list[dict], ChannelError | None]:
+        """The frames completed by ``chunk`` (the next read; empty at the pipe's end), and the
+        error that ended reading, if any (frames before a malformed one still count)."""
         if not chunk:
             self.closed = True
             return [], None
@@ -109,35 +92,15 @@ class FrameReader:
 
 def _launch(job_dir: Path, assignment: str, fd: int, limits: Limits):
     """The sandbox's command line, environment and descriptors."""
-    if isolation.mode() == isolation.UNSAFE:
-        env = dict(os.environ)
-        env.update(PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1", LOSSLAB_AUTOGRADE="1",
-                   MPLBACKEND="Agg")
+    if sandbox.mode() == sandbox.UNSAFE:
         argv = [sys.executable, "-m", "losslab.grading.probes.runner", str(job_dir), str(fd)]
-        return isolation.Launch(argv), env
-    binds = [(str(PROBES_DIR / name), f"{isolation.PROBES}/{name}") for name in PROBE_COMMON]
-    binds.append((str(PROBES_DIR / f"{assignment}.py"), f"{isolation.PROBES}/{assignment}.py"))
+        return sandbox.Launch(argv), processes.unsafe_student_env()
+    binds = [(str(PROBES_DIR / name), f"{sandbox.PROBES}/{name}") for name in PROBE_COMMON]
+    binds.append((str(PROBES_DIR / f"{assignment}.py"), f"{sandbox.PROBES}/{assignment}.py"))
     binds.append((str(job_dir), "/job"))
-    launch = isolation.command([sys.executable, "-m", "losslab_probes.runner", "/job", str(fd)],
-                               ro_binds=binds, limits=_sandbox_limits(limits))
-    return launch, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-
-
-def _sandbox_limits(limits: Limits) -> isolation.Limits:
-    return isolation.Limits(memory_mb=limits.memory_mb, cpu_seconds=limits.cpu_seconds,
-                            file_mb=limits.file_mb)
-
-
-def _kill(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        process.kill()
-    except ProcessLookupError:
-        pass
-    process.wait()
+    launch = sandbox.command([sys.executable, "-m", "losslab_probes.runner", "/job", str(fd)],
+                             ro_binds=binds, limits=limits)
+    return launch, processes.bwrap_env()
 
 
 def _run_sandbox(job_dir: Path, assignment: str, cells: list[dict], start: int,
@@ -154,10 +117,10 @@ def _run_sandbox(job_dir: Path, assignment: str, cells: list[dict], start: int,
             launch.argv, env=env, cwd="/", stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             pass_fds=(write_fd,), start_new_session=True,
-            preexec_fn=isolation.preexec(_sandbox_limits(limits)))
+            preexec_fn=sandbox.preexec(limits))
     finally:
         os.close(write_fd)
-    reader = FrameReader(read_fd)
+    reader = FrameReader()
     results: dict[int, dict] = {}
     last_step: int | None = None
     why, detail = "exited", ""
@@ -167,14 +130,13 @@ def _run_sandbox(job_dir: Path, assignment: str, cells: list[dict], start: int,
     beat("student", limits.startup_seconds + STUDENT_SLACK_SECONDS)
     try:
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if time.monotonic() >= deadline:
                 why = "timeout"
                 break
-            ready, _, _ = select.select([read_fd], [], [], min(remaining, 1.0))
-            if not ready:
+            chunk = processes.read_some(read_fd, deadline)
+            if chunk is None:
                 continue
-            messages, error = reader.feed()
+            messages, error = reader.feed(chunk)
             if reader.closed:
                 break
             for message in messages:
@@ -202,14 +164,12 @@ def _run_sandbox(job_dir: Path, assignment: str, cells: list[dict], start: int,
                 break
     finally:
         os.close(read_fd)
-        if why in ("timeout", "channel", "finished"):
-            _kill(process)
-        else:
+        if why not in ("timeout", "channel", "finished"):
             try:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-            _kill(process)
+        processes.kill_group(process)
         beat("grader")
     return why, process.returncode, last_step, results, detail
 
@@ -244,10 +204,12 @@ def judge_notebook(
     code and ``{"kind": "check", "grade_id": ..., "checks": ["assignment.name", ...]}`` for each
     graded test cell. Returns a verdict per ``grade_id``.
     """
-    isolation.require()
+    sandbox.require()
     limits = limits or Limits()
     if seed is None:
-        seed = int(os.environ.get("LOSSLAB_GRADING_SEED", secrets.randbits(31)))
+        seed = grading_seed()
+    if seed is None:
+        seed = secrets.randbits(31)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     checks = checks_for(assignment)
@@ -268,7 +230,7 @@ def judge_notebook(
         job_dir = Path(tmp)
         # As root, student code runs as a fresh unprivileged uid that must read this folder
         # (this submission's inputs and code, nothing else); otherwise it stays private.
-        shared = 0o755 if isolation.host_ids() is not None else 0o700
+        shared = 0o755 if sandbox.host_ids() is not None else 0o700
         job_dir.chmod(shared)
         torch.save(inputs, job_dir / "inputs.pt")
         start = 0
@@ -327,10 +289,8 @@ def _first_line(item: dict) -> str:
 
 
 _LEAVES = (str, bool, int, float, type(None))
-# Bounds on one check's record as a whole: what the probe sends is far below them.
-MAX_RECORD_NODES = 100_000
-MAX_RECORD_ELEMENTS = 16_000_000
-MAX_VALIDATION_SECONDS = 5.0
+# Bounds on one check's record as a whole (settings.MAX_RECORD_*): what the probe sends is
+# far below them.
 
 
 def well_formed(value, *, clock=time.monotonic, seconds: float = MAX_VALIDATION_SECONDS) -> bool:

@@ -36,9 +36,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ENV = "LOSSLAB_ISOLATION"
-UNSAFE = "none"
+from .processes import sandboxed_env
+from .settings import REPO_ROOT, SELF_TEST_SECONDS, UNSAFE, Limits, isolation_mode
+
 SANDBOX_UID = 65534
 # Where things appear inside the sandbox.
 WORK = "/sandbox"
@@ -58,23 +58,9 @@ class IsolationUnavailable(RuntimeError):
     """bubblewrap cannot set up the sandbox here; the message says why and how to fix it."""
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Per-process limits for one isolated process (and everything it starts)."""
-
-    memory_mb: int = 3072
-    cpu_seconds: int = 900
-    file_mb: int = 256
-    processes: int = 256
-    tmp_mb: int = 256
-    # Files (inodes) per tmpfs: each pins kernel memory that no other limit counts.
-    tmp_files: int = 16384
-
-
 def mode() -> str:
     """``"bwrap"`` (the default) or ``"none"`` (unsafe, asked for by name)."""
-    value = os.environ.get(ENV, "bwrap")
-    return UNSAFE if value == UNSAFE else "bwrap"
+    return UNSAFE if isolation_mode() == UNSAFE else "bwrap"
 
 
 def describe_mode() -> str:
@@ -192,7 +178,7 @@ def command(
     *,
     ro_binds: list[tuple[str, str]] = (),
     rw_binds: list[tuple[str, str]] = (),
-    limits: Limits = Limits(),
+    limits: Limits | None = None,
     env: dict | None = None,
     chdir: str = WORK,
     scratch: tuple[str, ...] = (),
@@ -211,6 +197,7 @@ def command(
     with it). The first program inside (:data:`_TRAMPOLINE`) bounds the files of every tmpfs,
     drops its last capabilities, installs the seccomp filter and only then runs ``argv``.
     """
+    limits = limits or Limits()
     ids = host_ids()
     size = str(limits.tmp_mb * 1024 * 1024)
     program = seccomp_program()
@@ -252,17 +239,7 @@ def command(
     # The root tmpfs holds only mount points; as an ordinary user the sandbox's uid owns it, so
     # it is made read-only (it has no size or file bound).
     args += ["--remount-ro", "/"]
-    inside = {
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
-        "HOME": WORK, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "PYTHONPATH": python_path(),
-        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg",
-        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LOSSLAB_AUTOGRADE": "1",
-        "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": f"{WORK}/.ipython",
-    }
-    for key in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):
-        if key in os.environ:
-            inside[key] = os.environ[key]
-    inside.update(env or {})
+    inside = {**sandboxed_env(WORK, python_path()), **(env or {})}
     for key, value in inside.items():
         args += ["--setenv", key, value]
     # The first program inside bounds the files of every tmpfs, drops to the unprivileged uid
@@ -448,7 +425,8 @@ def _self_test() -> str | None:
         return str(error)
     argv = launch.argv
     try:
-        run = subprocess.run(argv, capture_output=True, text=True, timeout=120,
+        run = subprocess.run(argv, capture_output=True, text=True,
+                             timeout=SELF_TEST_SECONDS,
                              preexec_fn=preexec(Limits()))
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"running {argv[0]} failed: {error}"

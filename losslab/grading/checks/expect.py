@@ -1,4 +1,4 @@
-"""Helpers for ``judge`` functions: turn packed student results into clear verdicts.
+"""Expectations for the checks' ``judge`` functions: packed student results to clear verdicts.
 
 Messages for visible cases say what was expected and what came. Messages for hidden cases
 describe the inputs (shapes, dtypes, options) but never quote a reference value.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .checks import CheckFailed
+from . import CheckFailed
 
 
 def _short(value: torch.Tensor) -> str:
