@@ -58,12 +58,19 @@ class WorkerProcess:
     Student code never runs in it (only in the bubblewrapped kernels and sandboxes it starts),
     so one worker can grade submission after submission. Its reports come over a pipe of their
     own that no student process inherits; its stdout and stderr go to /dev/null.
+
+    Each process gets a temporary folder of its own (its ``TMPDIR``, inside ``tmp_root``) where
+    it makes its kernels' connection folders and its sandboxes' folders; :meth:`stop` removes it
+    with the process, so a worker killed in the middle of a submission leaves nothing behind.
     """
 
-    def __init__(self, command: list[str] | None = None, env: dict | None = None) -> None:
+    def __init__(self, command: list[str] | None = None, env: dict | None = None,
+                 tmp_root: Path | None = None) -> None:
         # The worker's command line, before ``--serve FD``, and what it adds to the environment.
         self.command = command or [sys.executable, "-m", "losslab.grading.worker"]
         self.env = env or {}
+        self.tmp_root = tmp_root
+        self.tmp: str | None = None
         self.process: subprocess.Popen | None = None
         self.reports: int | None = None
         # When the current job was handed over: the submission's own time starts there.
@@ -72,11 +79,12 @@ class WorkerProcess:
     def _start(self) -> subprocess.Popen:
         if self.process is None or self.process.poll() is not None:
             self.stop()
+            self.tmp = tempfile.mkdtemp(prefix="worker-", dir=self.tmp_root)
             read_fd, write_fd = os.pipe()
             try:
                 self.process = subprocess.Popen(
                     [*self.command, "--serve", str(write_fd)],
-                    cwd=REPO_ROOT, env={**processes.worker_env(), **self.env},
+                    cwd=REPO_ROOT, env={**processes.worker_env(), **self.env, "TMPDIR": self.tmp},
                     stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
                     start_new_session=True, bufsize=1, pass_fds=(write_fd,),
@@ -93,6 +101,9 @@ class WorkerProcess:
         if self.reports is not None:
             os.close(self.reports)
             self.reports = None
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
 
     def grade(self, course: Path, job: Job, timeout: float,
               stall: float = STALL_SECONDS) -> dict | GraderFault | str:
@@ -322,7 +333,7 @@ def grade_all(
         ipython.mkdir(mode=0o700)
         idle: queue.Queue[WorkerProcess] = queue.Queue()
         for _ in range(workers):
-            idle.put(WorkerProcess(env={"IPYTHONDIR": str(ipython)}))
+            idle.put(WorkerProcess(env={"IPYTHONDIR": str(ipython)}, tmp_root=work))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {}
             for job in jobs:

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -320,3 +321,53 @@ def test_a_long_cell_is_student_time_for_the_worker_the_grader_runs(tmp_path, mo
     assert attempt.status == "graded", attempt
     assert attempt.attempts == 1 and "retried" not in attempt.note, attempt
     assert attempt.seconds > 45
+
+
+@needs_bwrap
+def test_a_worker_killed_mid_submission_leaves_no_folder_behind(tmp_path, monkeypatch):
+    """A worker is killed while its kernel runs (the submission used up its time): the kernel's
+    connection folder and every sandbox folder go with it, in the system's temporary folder
+    and in the run's."""
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    for key, value in grading_env(LOSSLAB_GRADING_SEED="3", TMPDIR=str(system_tmp)).items():
+        monkeypatch.setenv(key, value)
+    course, work = _course(tmp_path, "choose_loss")
+    nb = student_notebook("choose_loss", answers={})
+    from nbformat.v4 import new_code_cell
+    nb.cells.insert(1, new_code_cell("import time\ntime.sleep(600)"))
+    write_submission(tmp_path / "submitted", "dave", "choose_loss", nb)
+    job = Job("dave", "choose_loss", tmp_path / "submitted" / "dave" / "choose_loss")
+    run_tmp = tmp_path / "run-tmp"
+    run_tmp.mkdir()
+    worker = WorkerProcess(tmp_root=run_tmp)
+    seen: list[str] = []
+    done = threading.Event()
+
+    def watch(folder: Path) -> None:
+        # What the worker holds while the kernel sleeps: its connection folder.
+        while not done.wait(0.5):
+            seen.extend(path.name for path in folder.glob("losslab-kernel-*"))
+
+    try:
+        worker._start()
+        assert worker._await(600, 600, until_ready=True) is None
+        watcher = threading.Thread(target=watch, args=(Path(worker.tmp),))
+        watcher.start()
+        try:
+            result = worker.grade(_prepare(job, work), job, timeout=60, stall=600)
+        finally:
+            done.set()
+            watcher.join()
+    finally:
+        worker.stop()
+    assert seen, "the kernel never started, so nothing was killed in the middle of it"
+    assert result == "grading did not finish within 60 seconds", result
+    assert list(system_tmp.iterdir()) == []
+    assert list(run_tmp.iterdir()) == []
+
+
+def _prepare(job: Job, work: Path) -> Path:
+    from losslab.grading.batch import _prepare_folder
+
+    return _prepare_folder(job, work, job.folder / "choose_loss.ipynb")
