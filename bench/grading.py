@@ -6,6 +6,7 @@ settings and the same seed, checks that both give the same scores, and prints se
 graded submission and submissions per minute.
 
     .venv/bin/python bench/grading.py            # BENCH_SUBMISSIONS=40 by default
+    BENCH_ASSIGNMENTS=focal_loss,stable_bce .venv/bin/python bench/grading.py   # some only
 """
 
 from __future__ import annotations
@@ -35,16 +36,28 @@ from assignment_helpers import (  # noqa: E402
 SLOW_ON_PURPOSE = ("loop", "swallow", "hang", "os_exit", "memory")
 
 
+def chosen_assignments() -> tuple[str, ...]:
+    """``BENCH_ASSIGNMENTS`` (comma-separated), or every assignment."""
+    wanted = [a for a in os.environ.get("BENCH_ASSIGNMENTS", "").split(",") if a]
+    unknown = sorted(set(wanted) - set(ASSIGNMENTS))
+    if unknown:
+        sys.exit(f"BENCH_ASSIGNMENTS: expected some of {', '.join(ASSIGNMENTS)}; "
+                 f"got {', '.join(unknown)}")
+    return tuple(a for a in ASSIGNMENTS if a in wanted) or ASSIGNMENTS
+
+
 def build_batch(folder: Path, size: int) -> list[tuple[str, str]]:
     """``size`` submissions spread over the assignments: right, blank and wrong answers."""
-    kinds = {a: [("solution", {}, None), ("blank", None, None)] for a in ASSIGNMENTS}
+    chosen = chosen_assignments()
+    kinds = {a: [("solution", {}, None), ("blank", None, None)] for a in chosen}
     for fixture in FIXTURES:
-        if not any(word in fixture.name for word in SLOW_ON_PURPOSE):
+        if fixture.assignment in kinds and not any(word in fixture.name
+                                                   for word in SLOW_ON_PURPOSE):
             kinds[fixture.assignment].append((fixture.name, fixture.cells, fixture.edit))
-    cycles = {a: itertools.cycle(kinds[a]) for a in ASSIGNMENTS}
+    cycles = {a: itertools.cycle(kinds[a]) for a in chosen}
     made = []
     for number in range(size):
-        assignment = ASSIGNMENTS[number % len(ASSIGNMENTS)]
+        assignment = chosen[number % len(chosen)]
         kind, answers, edit = next(cycles[assignment])
         student = f"s{number:03d}-{kind}"
         nb = student_notebook(assignment, answers=answers, edit=edit)

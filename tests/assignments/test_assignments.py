@@ -9,9 +9,12 @@ from __future__ import annotations
 import csv
 import html
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -105,6 +108,70 @@ def test_fixture_gets_the_grade_it_deserves(batch, fixture):
     zero = {grade_id: cells[grade_id][0] == 0 for grade_id in fixture.passes}
     assert got == fixture.passes
     assert all(got[g] or zero[g] for g in fixture.passes), cells
+
+
+# The assignments added last, graded once more by an ordinary user (when the tests run as root;
+# otherwise the batch above already runs as one).
+NEW_ASSIGNMENTS = ("gaussian_nll", "info_nce", "token_loss", "large_vocab")
+NEW_FIXTURES = [f for f in FIXTURES if f.assignment in NEW_ASSIGNMENTS]
+
+
+@pytest.fixture(scope="module")
+def user_batch():
+    if os.geteuid() != 0:
+        pytest.skip("the tests run as an ordinary user: the whole batch above is graded as one")
+    from test_red_team import _ordinary_user
+
+    # Outside pytest's temporary folder, which pytest keeps private to root.
+    base = Path(tempfile.mkdtemp(prefix="losslab-user-batch-"))
+    try:
+        base.chmod(0o755)
+        submitted = base / "submitted"
+        for assignment in NEW_ASSIGNMENTS:
+            write_submission(submitted, f"solution-{assignment}", assignment,
+                             student_notebook(assignment, answers={}))
+            write_submission(submitted, f"blank-{assignment}", assignment,
+                             student_notebook(assignment))
+        for fixture in NEW_FIXTURES:
+            write_submission(submitted, fixture.name, fixture.assignment,
+                             student_notebook(fixture.assignment, answers=fixture.cells,
+                                              edit=fixture.edit))
+        options, _ = _ordinary_user(base)
+        for path in [submitted, *submitted.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o005)
+        course = base / "course"
+        course.mkdir()
+        os.chown(course, options["uid"], -1)
+        env = {**options["env"], **BATCH_ENV}
+        run = subprocess.run([options["python"], "-m", "losslab.grading", "grade",
+                              "--submissions", str(submitted), "--out", str(course),
+                              "--jobs", "2"], cwd=ROOT, env=env, preexec_fn=options["preexec_fn"],
+                             capture_output=True, text=True, timeout=1500)
+        yield {"run": run, "uid": options["uid"], "course": course,
+               "scores": cell_scores(course) if run.returncode == 0 else {},
+               "count": 2 * len(NEW_ASSIGNMENTS) + len(NEW_FIXTURES)}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_an_ordinary_user_grades_the_new_assignments_as_root_does(user_batch):
+    run = user_batch["run"]
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    count = user_batch["count"]
+    assert f"Done: {count} graded, 0 failed." in run.stdout, run.stdout[-3000:]
+    # The gradebook and feedback are the ordinary user's, not root's.
+    assert (user_batch["course"] / "gradebook.db").stat().st_uid == user_batch["uid"]
+    scores = user_batch["scores"]
+    for assignment in NEW_ASSIGNMENTS:
+        solution = scores[(assignment, f"solution-{assignment}")]
+        blank = scores[(assignment, f"blank-{assignment}")]
+        for grade_id in TEST_CELLS[assignment]:
+            assert solution[grade_id][0] == solution[grade_id][1] > 0, (assignment, grade_id)
+            assert blank[grade_id][0] == 0, (assignment, grade_id)
+    for fixture in NEW_FIXTURES:
+        cells = scores[(fixture.assignment, fixture.name)]
+        got = {grade_id: cells[grade_id][0] == cells[grade_id][1] for grade_id in fixture.passes}
+        assert got == fixture.passes, (fixture.name, cells)
 
 
 def _feedback_files(course: Path) -> list[Path]:
@@ -315,7 +382,7 @@ def test_sources_are_consistent():
         assert [meta for meta in map(nbgrader_meta, nb.cells) if not meta] == []
 
 
-CHAPTER_OF = {"gaussian_nll": "probabilistic", "info_nce": "margins", "token_loss": "sequences",
+CHAPTER_OF = {"gaussian_nll": "probabilistic", "info_nce": "contrastive", "token_loss": "sequences",
               "large_vocab": "scale"}
 
 
