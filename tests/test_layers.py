@@ -69,3 +69,33 @@ def test_no_page_imports_the_grader():
     pages = [*(ROOT / "chapters").glob("*.md"), ROOT / "intro.md"]
     offenders = [p.name for p in pages if "losslab.grading" in p.read_text()]
     assert not offenders, f"course pages must not import the grader: {offenders}"
+
+
+def test_the_probes_bound_into_the_sandbox_import_little_beside_each_other():
+    """What the sandbox sees of the grader is ``losslab/grading/probes`` alone: any other import
+    there would fail inside the sandbox or widen what student code can reach."""
+    import ast
+    import sys
+
+    probes = ROOT / "losslab" / "grading" / "probes"
+    siblings = {path.stem for path in probes.glob("*.py")}
+    # IPython: its input transformer turns a cell's magics into Python, as the kernel does.
+    allowed = set(sys.stdlib_module_names) | {"torch", "numpy", "IPython"}
+    offenders = []
+    for path in sorted(probes.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name.split(".")[0] for alias in node.names]
+                offenders += [f"{path.name}: import {n}" for n in names if n not in allowed]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level == 0:
+                    top = (node.module or "").split(".")[0]
+                    if top not in allowed:
+                        offenders.append(f"{path.name}: from {node.module} import ...")
+                elif node.level > 1 or (node.module and node.module.split(".")[0]
+                                        not in siblings):
+                    offenders.append(f"{path.name}: from {'.' * node.level}{node.module or ''}")
+                elif node.module is None:
+                    offenders += [f"{path.name}: from . import {a.name}" for a in node.names
+                                  if a.name not in siblings]
+    assert offenders == []

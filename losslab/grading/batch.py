@@ -2,8 +2,8 @@
 
 nbgrader autogrades one student at a time. Here every submission is autograded by
 :mod:`losslab.grading.worker` in a private copy of the course (its own ``gradebook.db``), as
-many at a time as there are cores; the results are merged into one gradebook, feedback and
-autograded notebooks are copied next to it, and a grades CSV is exported. A submission that
+many at a time as there are cores; the results are merged into one gradebook
+(:mod:`.gradebook`), and feedback and autograded notebooks are copied next to it. A submission that
 breaks its worker is reported and the run goes on. Student code runs only inside bubblewrap
 (:mod:`.sandbox`), started by the workers; everything this process writes is private to the
 grading user (umask 077).
@@ -32,8 +32,8 @@ from .settings import (
     MAX_NOTEBOOK_BYTES,
     MAX_REPORT_BYTES,
     REPO_ROOT,
-    STALL_SECONDS,
     SUBMISSION_SECONDS,
+    WORKER_POLL_SECONDS,
     stall_seconds,
 )
 
@@ -106,7 +106,7 @@ class WorkerProcess:
             self.tmp = None
 
     def grade(self, course: Path, job: Job, timeout: float,
-              stall: float = STALL_SECONDS) -> dict | GraderFault | str:
+              stall: float | None = None) -> dict | GraderFault | str:
         """The worker's result dict; a :class:`GraderFault` when the worker made no progress for
         ``stall`` seconds beyond what the running step may take, died, or sent what it never
         sends (student code never runs in it, so none of this is the submission's doing);
@@ -114,6 +114,7 @@ class WorkerProcess:
 
         A fresh worker is first waited for until it has imported its libraries; the
         submission's own time (:attr:`sent_at`) starts when it is handed the job."""
+        stall = stall_seconds() if stall is None else stall
         fresh = self.process is None or self.process.poll() is not None
         process = self._start()
         self.sent_at = time.monotonic()
@@ -158,7 +159,8 @@ class WorkerProcess:
                     return GraderFault(f"the grading worker did not start within {timeout:g} "
                                        "seconds")
                 return f"grading did not finish within {timeout:g} seconds"
-            chunk = processes.read_some(self.reports, min(deadline, last + allowed), poll=5.0)
+            chunk = processes.read_some(self.reports, min(deadline, last + allowed),
+                                        poll=WORKER_POLL_SECONDS)
             if chunk is None:
                 continue
             if not chunk:
@@ -253,7 +255,7 @@ class Attempt:
 
 
 def _run_worker(job: Job, work: Path, timeout: float, worker: WorkerProcess,
-                stall: float = STALL_SECONDS) -> Attempt:
+                stall: float | None = None) -> Attempt:
     notebook, note = choose_notebook(job.folder, job.assignment)
     if notebook is None:
         return Attempt("failed", note, None)
@@ -309,8 +311,8 @@ def grade_all(
     """Autograde ``jobs`` in parallel into the nbgrader course folder ``course``.
 
     ``timeout`` bounds one attempt at one submission; ``stall`` (default
-    ``LOSSLAB_STALL_SECONDS`` or :data:`STALL_SECONDS`) how long a worker may make no progress
-    before it is replaced and its submission retried once."""
+    ``LOSSLAB_STALL_SECONDS``, else ``settings.STALL_SECONDS``) how long a worker may make no
+    progress before it is replaced and its submission retried once."""
     workers = workers or os.cpu_count() or 1
     stall = stall if stall is not None else stall_seconds()
     course = course.resolve()
@@ -364,7 +366,7 @@ def grade_all(
 
 
 def _timed_worker(job: Job, work: Path, timeout: float, idle: queue.Queue,
-                  stall: float = STALL_SECONDS) -> Attempt:
+                  stall: float | None = None) -> Attempt:
     """Grade ``job`` on an idle worker; the attempt's seconds are those of its last try (a
     submission retried after the grader stalled is not charged for the stalled try)."""
     worker = idle.get()

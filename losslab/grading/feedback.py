@@ -28,6 +28,9 @@ from html.parser import HTMLParser
 import nbformat
 import nh3
 from nbconvert.exporters import HTMLExporter
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from .cells import HIDDEN_REGION, VERDICT_ENAME, is_test_cell
 
 TAGS = {
     "a", "abbr", "b", "bdi", "bdo", "blockquote", "br", "caption", "cite", "code", "col",
@@ -145,3 +148,18 @@ class InertFeedbackExporter(HTMLExporter):
         trusted = self.template.render(nb=empty, resources=resources)
         styles, title = template_styles(trusted)
         return sanitize_document(output, styles, title), resources
+
+
+class SanitizeFeedback(NbGraderPreprocessor):
+    """nbgrader's first feedback step: remove hidden test regions from every cell and keep
+    only the judge's verdicts in test cells."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if "BEGIN HIDDEN TESTS" in cell.source:
+            cell.source = HIDDEN_REGION.sub("", cell.source).rstrip("\n")
+        if is_test_cell(cell):
+            cell.outputs = [
+                output for output in cell.get("outputs", [])
+                if output.get("output_type") == "error" and output.get("ename") == VERDICT_ENAME
+            ]
+        return cell, resources

@@ -24,6 +24,7 @@ from .settings import (
     MAX_ARCHIVE_MEMBERS,
     MAX_COMPRESSION_RATIO,
     MAX_NOTEBOOK_BYTES,
+    MIN_BOMB_BYTES,
     GradingInputError,
 )
 
@@ -102,7 +103,7 @@ def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: list
     if len(data) > MAX_NOTEBOOK_BYTES:
         raise ArchiveError(f"{member.filename!r} is larger than "
                            f"{MAX_NOTEBOOK_BYTES >> 20} MiB uncompressed")
-    if len(data) > 1024 * 1024 and len(data) > MAX_COMPRESSION_RATIO * max(member.compress_size,
+    if len(data) > MIN_BOMB_BYTES and len(data) > MAX_COMPRESSION_RATIO * max(member.compress_size,
                                                                           1):
         raise ArchiveError(f"{member.filename!r} is compressed more than "
                            f"{MAX_COMPRESSION_RATIO}:1 (a zip bomb?)")

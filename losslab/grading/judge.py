@@ -21,11 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from nbformat.notebooknode import NotebookNode
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Float, Integer, Unicode, default
 
 from . import processes, sandbox
-from .checks import CheckFailed, checks_for
+from .cells import VERDICT_ENAME, checks_named, is_test_cell
+from .checks import ASSIGNMENTS, CheckFailed, checks_for
 from .probes.tracing import readable
+from .processes import beat
 from .settings import (
+    EXIT_GRACE_SECONDS,
     MAX_RECORD_ELEMENTS,
     MAX_RECORD_NODES,
     MAX_RESULT_BYTES,
@@ -34,7 +40,6 @@ from .settings import (
     Limits,
     grading_seed,
 )
-from .worker import beat
 
 PROBES_DIR = Path(__file__).resolve().parent / "probes"
 PROBE_COMMON = ("__init__.py", "probing.py", "tracing.py", "runner.py")
@@ -166,7 +171,7 @@ def _run_sandbox(job_dir: Path, assignment: str, cells: list[dict], start: int,
         os.close(read_fd)
         if why not in ("timeout", "channel", "finished"):
             try:
-                process.wait(timeout=5)
+                process.wait(timeout=EXIT_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
                 pass
         processes.kill_group(process)
@@ -361,3 +366,69 @@ def _judge_one(check, inputs: dict, outputs, device: str) -> list[str]:
     except Exception as error:  # noqa: BLE001 - a malformed result must not reveal the judge
         return [f"{check.title}: the result could not be checked ({type(error).__name__})."]
     return []
+
+
+class JudgeTestCells(NbGraderPreprocessor):
+    """nbgrader's step for the judge: decide each graded test cell outside the kernel
+    (:func:`judge_notebook`) and write the verdict as the cell's output."""
+
+    memory_mb = Integer(help="Sandbox heap limit (RLIMIT_DATA), in MiB.").tag(config=True)
+    step_seconds = Float(help="Seconds one notebook cell or one check may take.").tag(
+        config=True
+    )
+
+    @default("memory_mb")
+    def _memory_default(self):
+        return Limits().memory_mb
+
+    @default("step_seconds")
+    def _step_default(self):
+        return Limits().step_seconds
+    device = Unicode("", help="Device for the checks; empty: cuda when available.").tag(
+        config=True
+    )
+
+    def preprocess(self, nb, resources):
+        assignment = resources["nbgrader"]["assignment"]
+        if assignment not in ASSIGNMENTS:
+            self.log.warning("No isolated checks for assignment %s", assignment)
+            return nb, resources
+        cells, tests = [], []
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            if is_test_cell(cell):
+                entry = {
+                    "kind": "check",
+                    "grade_id": cell.metadata["nbgrader"]["grade_id"],
+                    "checks": checks_named(cell.source),
+                }
+                cells.append(entry)
+                tests.append((cell, entry))
+            else:
+                cells.append({"kind": "code", "source": cell.source})
+        limits = Limits(memory_mb=self.memory_mb, step_seconds=self.step_seconds)
+        verdicts = judge_notebook(
+            assignment,
+            [entry for entry in cells if entry["kind"] == "code" or entry["checks"]],
+            limits=limits,
+            device=self.device or None,
+        )
+        for cell, entry in tests:
+            verdict = verdicts.get(entry["grade_id"])
+            if verdict is None:
+                messages = ["This test cell names no check, so it cannot be graded."]
+            else:
+                messages = verdict.messages
+            cell.outputs = [self._failure(messages)] if messages else []
+        return nb, resources
+
+    @staticmethod
+    def _failure(messages: list[str]) -> NotebookNode:
+        text = "\n".join(messages)
+        return NotebookNode(
+            output_type="error",
+            ename=VERDICT_ENAME,
+            evalue=text,
+            traceback=[f"\x1b[0;31m{VERDICT_ENAME}\x1b[0m: {line}" for line in messages],
+        )

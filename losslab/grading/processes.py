@@ -1,8 +1,8 @@
 """Process plumbing shared by every stage: child environments, reading a pipe under a deadline,
-and killing a process group.
+killing a process group, and a worker's progress reports.
 
 The grader starts three kinds of processes: workers (trusted, :mod:`.batch`), student kernels
-(:mod:`.preprocessors`) and probe sandboxes (:mod:`.judge`), the last two inside bubblewrap
+(:mod:`.kernel`) and probe sandboxes (:mod:`.judge`), the last two inside bubblewrap
 (:mod:`.sandbox`). Each is started in a session of its own, so that :func:`kill_group` takes
 every process it left behind; each is read through a pipe of its own with :func:`read_some`,
 which never waits past the caller's deadline.
@@ -10,6 +10,7 @@ which never waits past the caller's deadline.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -100,3 +101,37 @@ def kill_group(process: subprocess.Popen, wait: float | None = None) -> bool:
     except subprocess.TimeoutExpired:
         return False
     return True
+
+
+# The pipe on which this process, a grading worker, reports its progress to the grader;
+# ``None`` outside ``--serve`` (plain ``nbgrader autograde``, tests), where :func:`beat` does
+# nothing. Kept here, not in the worker's module, so that every stage reports through the one
+# module object whatever name the worker was started under (``python -m`` runs it as
+# ``__main__``).
+_PROGRESS_FD: int | None = None
+
+
+def report_progress_to(fd: int) -> None:
+    """Send this process's :func:`beat` lines to the pipe ``fd`` from now on."""
+    global _PROGRESS_FD
+    _PROGRESS_FD = fd
+
+
+def beat(phase: str, seconds: float = 0.0) -> None:
+    """Tell the grader this worker made progress: ``phase`` is ``"student"`` while student code
+    runs for at most ``seconds``, ``"start"`` while a fresh worker imports its libraries for at
+    most ``seconds``, ``"grader"`` while the worker's own code runs."""
+    if _PROGRESS_FD is None:
+        return
+    line = "LOSSLAB-BEAT " + json.dumps({"phase": phase, "seconds": round(float(seconds), 1)})
+    try:
+        write_all(_PROGRESS_FD, (line + "\n").encode())
+    except OSError:
+        pass  # the grader is gone; the worker's job loop ends when its stdin does
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd``, however many writes it takes."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

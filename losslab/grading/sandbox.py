@@ -37,7 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .processes import sandboxed_env
-from .settings import REPO_ROOT, SELF_TEST_SECONDS, UNSAFE, Limits, isolation_mode
+from .settings import (
+    ADDRESS_SLACK_MB,
+    REPO_ROOT,
+    SANDBOX_ROOT_SECONDS,
+    SELF_TEST_SECONDS,
+    UNSAFE,
+    Limits,
+    isolation_mode,
+)
 
 SANDBOX_UID = 65534
 # Where things appear inside the sandbox.
@@ -302,7 +310,7 @@ _TRAMPOLINE = (
     "os.execvp(sys.argv[6], sys.argv[6:])\n"
 )
 
-def sandbox_root(bwrap_pid: int, timeout: float = 30.0) -> str:
+def sandbox_root(bwrap_pid: int, timeout: float = SANDBOX_ROOT_SECONDS) -> str:
     """The sandbox's own root as the host sees it (``/proc/PID/root`` of the process bwrap
     starts inside it, which lives as long as the sandbox): the host reaches a socket in a
     sandbox's tmpfs through it, while nothing of the sandbox is on the host's disk."""
@@ -386,7 +394,7 @@ def preexec(limits: Limits):
             resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
         else:
             # Address space of a torch process is about 1 GiB larger than what it touches.
-            space = memory + 1536 * 1024 * 1024
+            space = memory + ADDRESS_SLACK_MB * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (space, space))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
         size = limits.file_mb * 1024 * 1024

@@ -40,6 +40,8 @@ ISOLATED = "bwrap"
 UNSAFE = "none"
 
 # -- times, in seconds ----------------------------------------------------------------------
+# How long one message to a kernel may wait to be sent.
+KERNEL_SEND_SECONDS = 10
 # Students' own Validate and instructors' runs: no cell may take longer than this.
 VALIDATE_TIMEOUT = 60
 # One submission's whole time in its worker (`python -m losslab.grading grade --timeout`).
@@ -61,6 +63,14 @@ SELF_TEST_SECONDS = 120.0
 WORKER_IMPORT_SECONDS = 300.0
 # The judge's own clock on checking the shape of one record.
 MAX_VALIDATION_SECONDS = 5.0
+# How long a sandbox may take to show its own root to the host (its kernel's sockets are there).
+SANDBOX_ROOT_SECONDS = 30.0
+# How long a probe sandbox that has answered may take to exit before it is killed.
+EXIT_GRACE_SECONDS = 5.0
+# How long a killed kernel may take to be reaped before the grader says so and moves on.
+REAP_SECONDS = 10.0
+# How often the grader looks at a silent worker's clocks.
+WORKER_POLL_SECONDS = 5.0
 
 # -- sizes ----------------------------------------------------------------------------------
 SANDBOX_MEMORY_MB = 3072
@@ -71,12 +81,17 @@ TMP_MB = 256
 TMP_FILES = 16384
 PROCESSES = 256
 KERNEL_MESSAGE_MB = 32
-KERNEL_SEND_SECONDS = 10
+# Address space a CPU torch process reserves beyond what it touches (RLIMIT_AS = memory + this).
+ADDRESS_SLACK_MB = 1536
+# Output kept per notebook cell; the rest is dropped with a note.
+MAX_OUTPUT_BYTES = 256 * 1024
 # Caps on what one student can hand in (or make the grader copy).
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 MAX_ARCHIVE_MEMBERS = 500
 MAX_ARCHIVE_BYTES = 200 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 100
+# Members smaller than this are never called zip bombs, however well they compress.
+MIN_BOMB_BYTES = 1024 * 1024
 # What a worker or a sandbox may send back.
 MAX_REPORT_BYTES = 1024 * 1024
 MAX_RESULT_BYTES = 64 * 1024 * 1024
@@ -173,18 +188,14 @@ def configure(c) -> None:
         SaveAutoGrades,
     )
 
-    from .feedback import InertFeedbackExporter
-    from .preprocessors import (
-        IsolatedChecks,
-        RestoreMissingCells,
-        RobustExecute,
-        SanitizeFeedback,
-    )
+    from .feedback import InertFeedbackExporter, SanitizeFeedback
+    from .judge import JudgeTestCells
+    from .kernel import RestoreMissingCells, RobustExecute
 
     c.CourseDirectory.course_id = COURSE_ID
     # The instructor's sources (solutions and hidden tests); LOSSLAB_SOURCE (make grade
     # SOURCE=...) points at a private copy when grading for credit: solutions/ is public.
-    c.CourseDirectory.source_directory = os.environ.get(SOURCE_ENV, "solutions")
+    c.CourseDirectory.source_directory = os.environ.get(SOURCE_ENV) or "solutions"
     c.CourseDirectory.release_directory = "exercises"
     c.Execute.timeout = VALIDATE_TIMEOUT
     c.ExecutePreprocessor.timeout = VALIDATE_TIMEOUT
@@ -204,7 +215,7 @@ def configure(c) -> None:
     ]
     c.Autograde.autograde_preprocessors = [
         RobustExecute,
-        IsolatedChecks,
+        JudgeTestCells,
         IgnorePattern,
         ClearMetadataPreprocessor,
         LimitOutput,

@@ -13,13 +13,14 @@ pipe ``FD``, which only the grader reads; the worker's own stdout and stderr (an
 kernel could reach) go to /dev/null. Student code never runs in this process: kernels and
 sandboxes are started inside bubblewrap without this pipe.
 
-On the same pipe the worker says when it makes progress (:func:`beat`): ``"student"`` while a
-kernel or sandbox runs the submission's code, for at most the seconds it names, ``"start"``
-while it imports its libraries, and ``"grader"`` while its own code runs. The grader replaces
-a worker that stays silent past that bound (see :class:`losslab.grading.batch.WorkerProcess`).
+On the same pipe the worker says when it makes progress (:func:`.processes.beat`):
+``"student"`` while a kernel or sandbox runs the submission's code, for at most the seconds it
+names, ``"start"`` while it imports its libraries, and ``"grader"`` while its own code runs.
+The grader replaces a worker that stays silent past that bound (see
+:class:`losslab.grading.batch.WorkerProcess`).
 
 Nothing of one submission outlives it here: every kernel's ZeroMQ sockets and contexts are
-closed with zero linger when its notebook has run (:meth:`.preprocessors.LimitedKernelManager.
+closed with zero linger when its notebook has run (:meth:`.kernel.LimitedKernelManager.
 release`), any context still open afterwards is destroyed the same way, and the garbage of the
 submission is collected before its report is sent, at a moment when no socket is open. (A
 context collected with open sockets, or with a closed socket that still holds a message for a
@@ -35,29 +36,8 @@ import re
 import sys
 from pathlib import Path
 
+from .processes import beat, report_progress_to, write_all
 from .settings import WORKER_IMPORT_SECONDS
-
-_BEAT_FD: int | None = None
-
-
-def beat(phase: str, seconds: float = 0.0) -> None:
-    """Tell the grader this worker made progress: ``phase`` is ``"student"`` while student code
-    runs for at most ``seconds``, ``"start"`` while a fresh worker imports its libraries for at
-    most ``seconds``, ``"grader"`` while the worker's own code runs. A no-op outside ``--serve``
-    (plain ``nbgrader autograde``, tests)."""
-    if _BEAT_FD is None:
-        return
-    line = "LOSSLAB-BEAT " + json.dumps({"phase": phase, "seconds": round(float(seconds), 1)})
-    try:
-        _write_all(_BEAT_FD, (line + "\n").encode())
-    except OSError:
-        pass  # the grader is gone; the job loop ends when stdin does
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def close_leftover_contexts() -> int:
@@ -148,17 +128,16 @@ def _first_exception(text: str) -> str:
 def serve(fd: int) -> int:
     """Grade one job per line of stdin (``{"course", "assignment", "student"}``), reporting
     each on the pipe ``fd``; imports are paid once per worker instead of once per submission."""
-    global _BEAT_FD
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     os.close(devnull)
-    _BEAT_FD = fd
+    report_progress_to(fd)
     # Alive; the imports below take a while on a busy machine.
     beat("start", WORKER_IMPORT_SECONDS)
     from nbgrader.apps import NbGraderAPI  # noqa: F401 - imported once, before any job
 
-    from .preprocessors import RobustExecute  # noqa: F401
+    from .kernel import RobustExecute  # noqa: F401
     from .settings import configure  # noqa: F401
     beat("grader")
     for line in sys.stdin:
@@ -173,7 +152,7 @@ def serve(fd: int) -> int:
                                f"{str(error)[:400]})"}
         beat("grader")
         finish_submission()
-        _write_all(fd, ("LOSSLAB-RESULT " + json.dumps(result) + "\n").encode())
+        write_all(fd, ("LOSSLAB-RESULT " + json.dumps(result) + "\n").encode())
     return 0
 
 
@@ -197,9 +176,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    # Run as ``python -m losslab.grading.worker`` (as the grader runs it) this file is
-    # ``__main__``, and the preprocessors' ``from .worker import beat`` would load a second copy
-    # whose beat pipe is never set, so no step of the submission's code would ever be reported.
-    # One module under both names: every beat goes to the pipe ``serve`` sets.
-    sys.modules.setdefault("losslab.grading.worker", sys.modules[__name__])
     sys.exit(main(sys.argv[1:]))

@@ -16,7 +16,7 @@ import time
 import pytest
 import zmq
 
-from losslab.grading.preprocessors import LimitedKernelManager
+from losslab.grading.kernel import LimitedKernelManager
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
                                 reason="bubblewrap is needed to start a grading kernel")

@@ -182,7 +182,7 @@ def test_every_tmpfs_bounds_its_files():
 
 def _kernel_writes(code: str, kill: bool = False) -> dict:
     """Start a grading kernel, run ``code`` in it, and return what the host saw."""
-    from losslab.grading.preprocessors import LimitedKernelManager
+    from losslab.grading.kernel import LimitedKernelManager
 
     async def main():
         manager = LimitedKernelManager(kernel_name="python3")

@@ -34,9 +34,11 @@ def test_no_module_but_settings_names_a_losslab_variable():
 
 def test_the_time_and_size_limits_are_written_once():
     # The numbers that used to be repeated across the grader (the submission's and the CPU's
-    # 900 s, the stall's 120 s, the sandbox's 3072 MiB) appear only in settings.py.
+    # 900 s, the stall's 120 s, the sandbox's 3072 MiB) and the other limits (the kernel's
+    # memory, the address-space slack, files per tmpfs, output per cell, a worker's start)
+    # appear only in settings.py.
     # (checks/ and probes/ hold each assignment's own data, sized as the assignment needs.)
-    owned = {900, 900.0, 120, 120.0, 3072}
+    owned = {900, 900.0, 120, 120.0, 3072, 1536, 16384, 256 * 1024, 300, 300.0}
     plumbing = [p for p in _modules() if p.parent == GRADING]
     offenders = [f"{path.relative_to(GRADING)}:{node.lineno} {node.value!r}"
                  for path in plumbing for node in _constants(path)

@@ -77,7 +77,7 @@ def test_a_grading_kernel_managers_contexts_never_block_the_collector(state):
     # The same states, on the contexts the grading kernel manager makes (its own and its
     # clients'), after release(): what the worker does when a submission's notebook has run.
     run = _python(HAZARD.format(
-        make_context="from losslab.grading.preprocessors import LimitedKernelManager\n"
+        make_context="from losslab.grading.kernel import LimitedKernelManager\n"
                      "manager = LimitedKernelManager()\n"
                      "client = manager.client()\n"
                      "context = client.context if 'queued' in " + repr(state) +
@@ -117,7 +117,7 @@ KERNEL_STATES = {
 
 KERNEL_HAZARD = '''
 import asyncio, gc, os, signal, time, zmq
-from losslab.grading.preprocessors import LimitedKernelManager
+from losslab.grading.kernel import LimitedKernelManager
 
 async def start():
     manager = LimitedKernelManager(kernel_name="python3")

@@ -1,19 +1,17 @@
-"""nbgrader preprocessors that make autograding fair and feedback safe.
+"""The submission's notebook runs: nbgrader's steps that restore it and run it in the sandbox.
 
-- :class:`RobustExecute` runs the student's notebook in a resource-limited kernel, skips the
-  graded test cells (they are decided elsewhere), stops at the first cell that does not finish,
-  and survives a kernel that dies.
-- :class:`RestoreMissingCells` puts back read-only and graded cells a student deleted.
-- :class:`IsolatedChecks` decides every graded test cell outside the kernel
-  (:func:`losslab.grading.judge.judge_notebook`) and writes the verdict as the cell's output.
-- :class:`SanitizeFeedback` keeps hidden tests and tracebacks of test cells out of feedback.
+- :class:`RestoreMissingCells` puts back read-only and graded cells a student deleted;
+- :class:`LimitedKernelManager` starts each kernel inside bubblewrap (:mod:`.sandbox`) and
+  closes everything of it when the notebook has run;
+- :class:`RobustExecute` runs the notebook in that kernel, skips the graded test cells (the
+  judge decides them, :class:`.judge.JudgeTestCells`), stops at the first cell that does not
+  finish, and survives a kernel that dies.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -23,38 +21,23 @@ import zmq.asyncio
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
-from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
-from traitlets import Bool, Float, Integer, Unicode, default
+from traitlets import Bool, Integer, default
 
 from . import processes, sandbox
-from .checks import ASSIGNMENTS
-from .judge import judge_notebook
+from .cells import is_test_cell
+from .processes import beat
 from .settings import (
     CPU_SECONDS,
     KERNEL_MEMORY_MB,
     KERNEL_MESSAGE_MB,
     KERNEL_SEND_SECONDS,
+    MAX_OUTPUT_BYTES,
+    REAP_SECONDS,
     STUDENT_SLACK_SECONDS,
     Limits,
 )
-from .worker import beat
-
-CHECK_CALL = re.compile(r"""hidden_check\(\s*["'](\w+)["']\s*,\s*["'](\w+)["']""")
-HIDDEN_REGION = re.compile(r"[^\n]*BEGIN HIDDEN TESTS.*?END HIDDEN TESTS[^\n]*\n?", re.DOTALL)
-VERDICT_ENAME = "TestFailed"
-
-
-def is_test_cell(cell: NotebookNode) -> bool:
-    """An autograder test cell: graded code that the student does not write."""
-    return (
-        cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
-    )
-
-
-def checks_named(source: str) -> list[str]:
-    return [f"{assignment}.{name}" for assignment, name in CHECK_CALL.findall(source)]
 
 
 class LimitedKernelManager(AsyncKernelManager):
@@ -124,7 +107,7 @@ class LimitedKernelManager(AsyncKernelManager):
         Safe to call more than once, and after nbclient's own cleanup."""
         process = getattr(getattr(self, "provisioner", None), "process", None)
         if (process is not None and process.poll() is None
-                and not processes.kill_group(process, wait=10)):
+                and not processes.kill_group(process, wait=REAP_SECONDS)):
             self.log.warning("the kernel process %s did not end after SIGKILL", process.pid)
         for client in getattr(self, "_clients", []):
             # Joins the heartbeat thread before its socket is closed under it.
@@ -202,7 +185,7 @@ class RobustExecute(Execute):
     """Execute that never lets one submission stop the grading run."""
 
     skip_test_cells = Bool(
-        True, help="Do not run graded test cells in the kernel (IsolatedChecks decides them)."
+        True, help="Do not run graded test cells in the kernel (JudgeTestCells decides them)."
     ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
@@ -217,7 +200,7 @@ class RobustExecute(Execute):
         return manager
 
     max_output_bytes = Integer(
-        256 * 1024, help="Output kept per cell; the rest is dropped with a note."
+        MAX_OUTPUT_BYTES, help="Output kept per cell; the rest is dropped with a note."
     ).tag(config=True)
 
     def output(self, outs, msg, display_id, cell_index):
@@ -357,82 +340,3 @@ class RestoreMissingCells(NbGraderPreprocessor):
             cell.outputs = []
             cell.execution_count = None
         return cell
-
-
-class IsolatedChecks(NbGraderPreprocessor):
-    """Decide each graded test cell outside the kernel and write the verdict as its output."""
-
-    memory_mb = Integer(help="Sandbox heap limit (RLIMIT_DATA), in MiB.").tag(config=True)
-    step_seconds = Float(help="Seconds one notebook cell or one check may take.").tag(
-        config=True
-    )
-
-    @default("memory_mb")
-    def _memory_default(self):
-        return Limits().memory_mb
-
-    @default("step_seconds")
-    def _step_default(self):
-        return Limits().step_seconds
-    device = Unicode("", help="Device for the checks; empty: cuda when available.").tag(
-        config=True
-    )
-
-    def preprocess(self, nb, resources):
-        assignment = resources["nbgrader"]["assignment"]
-        if assignment not in ASSIGNMENTS:
-            self.log.warning("No isolated checks for assignment %s", assignment)
-            return nb, resources
-        cells, tests = [], []
-        for cell in nb.cells:
-            if cell.cell_type != "code":
-                continue
-            if is_test_cell(cell):
-                entry = {
-                    "kind": "check",
-                    "grade_id": cell.metadata["nbgrader"]["grade_id"],
-                    "checks": checks_named(cell.source),
-                }
-                cells.append(entry)
-                tests.append((cell, entry))
-            else:
-                cells.append({"kind": "code", "source": cell.source})
-        limits = Limits(memory_mb=self.memory_mb, step_seconds=self.step_seconds)
-        verdicts = judge_notebook(
-            assignment,
-            [entry for entry in cells if entry["kind"] == "code" or entry["checks"]],
-            limits=limits,
-            device=self.device or None,
-        )
-        for cell, entry in tests:
-            verdict = verdicts.get(entry["grade_id"])
-            if verdict is None:
-                messages = ["This test cell names no check, so it cannot be graded."]
-            else:
-                messages = verdict.messages
-            cell.outputs = [self._failure(messages)] if messages else []
-        return nb, resources
-
-    @staticmethod
-    def _failure(messages: list[str]) -> NotebookNode:
-        text = "\n".join(messages)
-        return NotebookNode(
-            output_type="error",
-            ename=VERDICT_ENAME,
-            evalue=text,
-            traceback=[f"\x1b[0;31m{VERDICT_ENAME}\x1b[0m: {line}" for line in messages],
-        )
-
-
-class SanitizeFeedback(NbGraderPreprocessor):
-    """Remove hidden test regions from every cell and keep only verdicts in test cells."""
-
-    def preprocess_cell(self, cell, resources, index):
-        if "BEGIN HIDDEN TESTS" in cell.source:
-            cell.source = HIDDEN_REGION.sub("", cell.source).rstrip("\n")
-        if is_test_cell(cell):
-            cell.outputs = [
-                output for output in cell.get("outputs", [])
-                if output.get("output_type") == "error" and output.get("ename") == VERDICT_ENAME
-            ]
-        return cell, resources
