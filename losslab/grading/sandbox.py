@@ -33,10 +33,11 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .processes import sandboxed_env
+from .processes import bwrap_env, sandboxed_env
 from .settings import (
     ADDRESS_SLACK_MB,
     REPO_ROOT,
@@ -314,8 +315,6 @@ def sandbox_root(bwrap_pid: int, timeout: float = SANDBOX_ROOT_SECONDS) -> str:
     """The sandbox's own root as the host sees it (``/proc/PID/root`` of the process bwrap
     starts inside it, which lives as long as the sandbox): the host reaches a socket in a
     sandbox's tmpfs through it, while nothing of the sandbox is on the host's disk."""
-    import time
-
     deadline = time.monotonic() + timeout
     children = Path(f"/proc/{bwrap_pid}/task/{bwrap_pid}/children")
     while True:
@@ -433,7 +432,9 @@ def _self_test() -> str | None:
         return str(error)
     argv = launch.argv
     try:
-        run = subprocess.run(argv, capture_output=True, text=True,
+        # bwrap starts with the environment the other sandboxes' bwrap gets (it clears it
+        # inside anyway); on a timeout, run() kills bwrap and --die-with-parent the rest.
+        run = subprocess.run(argv, capture_output=True, text=True, env=bwrap_env(),
                              timeout=SELF_TEST_SECONDS,
                              preexec_fn=preexec(Limits()))
     except (OSError, subprocess.TimeoutExpired) as error:
