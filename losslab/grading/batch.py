@@ -196,15 +196,22 @@ class GraderFault:
     reason: str
 
 
-def _parse_beat(line: str) -> tuple[str, float] | None:
-    """``LOSSLAB-BEAT {"phase": "student"|"start"|"grader", "seconds": number}``, strictly."""
-    if not line.startswith("LOSSLAB-BEAT "):
+def _message(line: str, prefix: str) -> dict | None:
+    """The JSON object after ``prefix`` on a line of the worker's pipe; ``None`` for anything
+    else."""
+    if not line.startswith(prefix):
         return None
     try:
-        beat = json.loads(line.split(" ", 1)[1])
+        message = json.loads(line[len(prefix):])
     except ValueError:
         return None
-    if (not isinstance(beat, dict) or set(beat) != {"phase", "seconds"}
+    return message if isinstance(message, dict) else None
+
+
+def _parse_beat(line: str) -> tuple[str, float] | None:
+    """``LOSSLAB-BEAT {"phase": "student"|"start"|"grader", "seconds": number}``, strictly."""
+    beat = _message(line, "LOSSLAB-BEAT ")
+    if (beat is None or set(beat) != {"phase", "seconds"}
             or beat["phase"] not in ("student", "start", "grader")
             or type(beat["seconds"]) not in (int, float) or not 0 <= beat["seconds"] < 1e6):
         return None
@@ -214,13 +221,8 @@ def _parse_beat(line: str) -> tuple[str, float] | None:
 def _parse_report(line: str) -> dict | None:
     """``LOSSLAB-RESULT {"autograde": bool, "feedback": bool, "error": str, "fault": str}``,
     strictly."""
-    if not line.startswith("LOSSLAB-RESULT "):
-        return None
-    try:
-        report = json.loads(line.split(" ", 1)[1])
-    except ValueError:
-        return None
-    if (not isinstance(report, dict)
+    report = _message(line, "LOSSLAB-RESULT ")
+    if (report is None
             or set(report) != {"autograde", "feedback", "error", "fault"}
             or not isinstance(report["autograde"], bool)
             or not isinstance(report["feedback"], bool) or not isinstance(report["error"], str)

@@ -46,21 +46,24 @@ def _run(command: list[str], timeout: float = 600, **env: str) -> subprocess.Com
                           text=True, timeout=timeout)
 
 
+def _write_batch(submitted: Path, assignments, fixtures) -> None:
+    """Each assignment's solution and blank release, and each fixture, as a submission."""
+    for assignment in assignments:
+        write_submission(submitted, f"solution-{assignment}", assignment,
+                         student_notebook(assignment, answers={}))
+        write_submission(submitted, f"blank-{assignment}", assignment,
+                         student_notebook(assignment))
+    for fixture in fixtures:
+        nb = student_notebook(fixture.assignment, answers=fixture.cells, edit=fixture.edit)
+        write_submission(submitted, fixture.name, fixture.assignment, nb)
+
+
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
     """Grade every solution, blank release and fixture in one parallel run."""
     base = tmp_path_factory.mktemp("batch")
     submitted = base / "submitted"
-    expected = {}
-    for assignment in ASSIGNMENTS:
-        write_submission(submitted, f"solution-{assignment}", assignment,
-                         student_notebook(assignment, answers={}))
-        write_submission(submitted, f"blank-{assignment}", assignment,
-                         student_notebook(assignment))
-    for fixture in FIXTURES:
-        nb = student_notebook(fixture.assignment, answers=fixture.cells, edit=fixture.edit)
-        write_submission(submitted, fixture.name, fixture.assignment, nb)
-        expected[fixture.name] = fixture
+    _write_batch(submitted, ASSIGNMENTS, FIXTURES)
     course = base / "course"
     run = _run([sys.executable, "-m", "losslab.grading", "grade", "--submissions",
                 str(submitted), "--out", str(course), "--jobs", "2"], timeout=1500, **BATCH_ENV)
@@ -127,15 +130,7 @@ def user_batch():
     try:
         base.chmod(0o755)
         submitted = base / "submitted"
-        for assignment in NEW_ASSIGNMENTS:
-            write_submission(submitted, f"solution-{assignment}", assignment,
-                             student_notebook(assignment, answers={}))
-            write_submission(submitted, f"blank-{assignment}", assignment,
-                             student_notebook(assignment))
-        for fixture in NEW_FIXTURES:
-            write_submission(submitted, fixture.name, fixture.assignment,
-                             student_notebook(fixture.assignment, answers=fixture.cells,
-                                              edit=fixture.edit))
+        _write_batch(submitted, NEW_ASSIGNMENTS, NEW_FIXTURES)
         options, _ = _ordinary_user(base)
         for path in [submitted, *submitted.rglob("*")]:
             path.chmod(path.stat().st_mode | 0o005)
