@@ -48,7 +48,7 @@ def grade(args: argparse.Namespace) -> int:
     from .batch import Outcome, grade_all, write_log
     from .gradebook import export_csv
     from .intake import DEFAULT_ZIP_REGEXP, Job, collect_zips, find_submissions
-    from .settings import GradingInputError, source_folder, stall_seconds
+    from .settings import GradingInputError, Limits, source_folder, stall_seconds
 
     if args.unsafe_no_isolation:
         os.environ[ISOLATION_ENV] = UNSAFE
@@ -59,6 +59,13 @@ def grade(args: argparse.Namespace) -> int:
     os.umask(0o077)
     course = Path(args.out).resolve()
     try:
+        # Every LOSSLAB_* setting is read once here, so a bad one is named before anything runs.
+        stall = stall_seconds()
+        Limits()
+    except GradingInputError as error:
+        print(f"make grade: {error}", file=sys.stderr)
+        return 2
+    try:
         # Fail closed before anything is unpacked or run.
         sandbox.require()
     except sandbox.IsolationUnavailable as error:
@@ -66,7 +73,6 @@ def grade(args: argparse.Namespace) -> int:
         return 3
     rejected: list[tuple[str, str]] = []
     try:
-        stall = stall_seconds()
         if args.zips:
             if not args.assignment:
                 raise GradingInputError(

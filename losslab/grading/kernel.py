@@ -130,10 +130,15 @@ class LimitedKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw):
         sandbox.require()
-        self._sockets = tempfile.mkdtemp(prefix="losslab-kernel-")
+        unsafe = sandbox.mode() == sandbox.UNSAFE
+        # Without the sandbox the kernel's sockets are files in this folder, and a socket's path
+        # holds at most 107 bytes: the folder goes straight under /tmp, not under a worker's
+        # (longer) temporary folder. In the sandbox they are on its own tmpfs.
+        self._sockets = tempfile.mkdtemp(prefix="losslab-kernel-",
+                                         dir="/tmp" if unsafe and os.path.isdir("/tmp") else None)
         self.transport = "ipc"
         self.ip = os.path.join(self._sockets, "k")
-        if sandbox.mode() != sandbox.UNSAFE:
+        if not unsafe:
             self.ip = f"{sandbox.KERNEL_RUN}/k"
         self.connection_file = os.path.join(self._sockets, "kernel.json")
         return await super()._async_pre_start_kernel(**kw)

@@ -20,6 +20,7 @@ Environment variables:
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,7 +202,8 @@ def configure(c) -> None:
     c.ExecutePreprocessor.timeout = VALIDATE_TIMEOUT
     # Autograding gives every notebook cell as long as Validate does (in the kernel and in
     # the sandbox), so an exploration cell Validate accepts is never cut short by grading.
-    c.RobustExecute.timeout = int(cell_seconds())
+    # Whole seconds, at least one: nbclient reads a timeout of 0 as none at all.
+    c.RobustExecute.timeout = max(1, math.ceil(cell_seconds()))
     c.OverwriteCells.add_missing_cells = False
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

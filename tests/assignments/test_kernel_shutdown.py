@@ -43,3 +43,42 @@ def test_shutdown_of_a_kernel_whose_control_channel_has_no_peer_ends_and_kills_i
     took, exit_code = asyncio.run(_shut_down_with_no_peer_on_control())
     assert took < 20, f"expected the shutdown to give up on the request and end; took {took:.0f} s"
     assert exit_code is not None, "expected the kernel process to be killed"
+
+
+UNSAFE_KERNEL = """
+import asyncio, os
+from losslab.grading.kernel import LimitedKernelManager
+
+async def main():
+    km = LimitedKernelManager(kernel_name="python3")
+    await km.start_kernel()
+    try:
+        client = km.client()
+        client.start_channels()
+        await client.wait_for_ready(timeout=120)
+        print("READY", km.ip)
+        client.stop_channels()
+    finally:
+        await km.shutdown_kernel(now=True)
+        km.release()
+
+asyncio.run(main())
+"""
+
+
+def test_a_kernel_without_the_sandbox_starts_under_a_long_temporary_folder(tmp_path):
+    """Without the sandbox a kernel's sockets are files, whose paths hold at most 107 bytes;
+    a worker's temporary folder (TMPDIR) inside a long one must not push them past it."""
+    import subprocess
+    import sys
+
+    from assignment_helpers import ROOT, grading_env
+
+    deep = tmp_path / ("t" * 40) / "losslab-grade-abcdefgh" / "worker-abcdefgh"
+    deep.mkdir(parents=True)
+    run = subprocess.run([sys.executable, "-c", UNSAFE_KERNEL], cwd=ROOT,
+                         env=grading_env(TMPDIR=str(deep), LOSSLAB_ISOLATION="none"),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "READY" in run.stdout, run.stderr[-2000:]
+    ip = run.stdout.split("READY", 1)[1].strip()
+    assert len(ip) + len("-10") <= 107, ip

@@ -66,3 +66,33 @@ def test_a_bad_value_says_what_was_expected_and_what_came(monkeypatch, value):
     with pytest.raises(settings.GradingInputError,
                        match=rf"LOSSLAB_STALL_SECONDS must be .*got '{re.escape(value)}'"):
         settings.stall_seconds()
+
+
+@pytest.mark.parametrize("name, value", [("LOSSLAB_CELL_TIMEOUT", "soon"),
+                                         ("LOSSLAB_SANDBOX_MEMORY_MB", "-1"),
+                                         ("LOSSLAB_STALL_SECONDS", "0")])
+def test_make_grade_names_a_bad_setting_before_it_runs_anything(tmp_path, name, value):
+    import subprocess
+    import sys
+
+    from assignment_helpers import ROOT, grading_env
+
+    (tmp_path / "submitted").mkdir()
+    run = subprocess.run([sys.executable, "-m", "losslab.grading", "grade", "--submissions",
+                          str(tmp_path / "submitted"), "--out", str(tmp_path / "course")],
+                         cwd=ROOT, env=grading_env(**{name: value}), capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith(f"make grade: {name} must be "), run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "course").exists()
+
+
+def test_a_fractional_cell_limit_stays_a_limit(monkeypatch):
+    from traitlets.config import Config
+
+    monkeypatch.setenv("LOSSLAB_CELL_TIMEOUT", "0.5")
+    config = Config()
+    settings.configure(config)
+    # nbclient reads 0 as no limit at all; half a second is rounded up to one.
+    assert config.RobustExecute.timeout == 1
