@@ -24,13 +24,18 @@ from .settings import AUTOGRADE_ENV, REPO_ROOT
 def worker_env() -> dict:
     """The environment of a trusted child (a grading worker, ``nbgrader`` itself): this one,
     with this interpreter first on PATH, the repository importable, and one thread each."""
-    env = dict(os.environ)
+    env = _repo_importable(dict(os.environ))
     env["PATH"] = os.pathsep.join([str(os.path.dirname(sys.executable)), env.get("PATH", "")])
+    # Parallel workers each get one thread: the cores are shared out by process.
+    env.update(single_thread_env())
+    return env
+
+
+def _repo_importable(env: dict) -> dict:
+    """``env`` with the repository first on its ``PYTHONPATH``."""
     env["PYTHONPATH"] = os.pathsep.join(
         part for part in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if part
     )
-    # Parallel workers each get one thread: the cores are shared out by process.
-    env.update(single_thread_env())
     return env
 
 
@@ -42,10 +47,7 @@ def single_thread_env() -> dict:
 def unsafe_student_env(base: dict | None = None) -> dict:
     """Student code's environment without isolation (``--unsafe-no-isolation``): ``base`` (or
     this one) marked as being graded, with the repository importable."""
-    env = dict(base or os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        part for part in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if part
-    )
+    env = _repo_importable(dict(base or os.environ))
     env.update(single_thread_env())
     env[AUTOGRADE_ENV] = "1"
     return env

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
+import sys
 import time
 
 import pytest
 import zmq
+from assignment_helpers import ROOT, grading_env
 
 from losslab.grading.kernel import LimitedKernelManager
 
@@ -69,11 +72,6 @@ asyncio.run(main())
 def test_a_kernel_without_the_sandbox_starts_under_a_long_temporary_folder(tmp_path):
     """Without the sandbox a kernel's sockets are files, whose paths hold at most 107 bytes;
     a worker's temporary folder (TMPDIR) inside a long one must not push them past it."""
-    import subprocess
-    import sys
-
-    from assignment_helpers import ROOT, grading_env
-
     deep = tmp_path / ("t" * 40) / "losslab-grade-abcdefgh" / "worker-abcdefgh"
     deep.mkdir(parents=True)
     run = subprocess.run([sys.executable, "-c", UNSAFE_KERNEL], cwd=ROOT,

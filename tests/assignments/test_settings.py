@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from assignment_helpers import ROOT, grading_env
 
 from losslab.grading import settings
 from losslab.grading.judge import Limits
@@ -72,11 +75,6 @@ def test_a_bad_value_says_what_was_expected_and_what_came(monkeypatch, value):
                                          ("LOSSLAB_SANDBOX_MEMORY_MB", "-1"),
                                          ("LOSSLAB_STALL_SECONDS", "0")])
 def test_make_grade_names_a_bad_setting_before_it_runs_anything(tmp_path, name, value):
-    import subprocess
-    import sys
-
-    from assignment_helpers import ROOT, grading_env
-
     (tmp_path / "submitted").mkdir()
     run = subprocess.run([sys.executable, "-m", "losslab.grading", "grade", "--submissions",
                           str(tmp_path / "submitted"), "--out", str(tmp_path / "course")],
